@@ -1,0 +1,46 @@
+"""What every driver provides: a decoder factory, an encoder and serial defaults."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from edge.vocabulary import Reading
+
+
+class Decoder(Protocol):
+    """An incremental, pure decoder.
+
+    ``feed`` takes bytes in any chunking and returns the readings completed by
+    them. ``now`` is the receive time (epoch seconds) used for readings whose
+    frame carries no time of its own; with ``now=None`` such readings keep
+    ``time=None``. Garbage never raises: it is skipped and counted in
+    ``rejected`` by reason (e.g. ``{"checksum": 2}``).
+    """
+
+    rejected: Counter[str]
+
+    def feed(self, data: bytes, now: float | None = None) -> list[Reading]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DriverSpec:
+    """A registry entry: how to talk to one kind of device."""
+
+    name: str
+    description: str
+    #: ``decoder(source, options)`` builds a fresh decoder; ``source`` is the device id.
+    decoder: Callable[[str, Mapping[str, Any]], Decoder]
+    baudrate: int = 9600
+    bytesize: int = 8
+    parity: str = "N"
+    stopbits: float = 1
+    #: Silence longer than this raises ``device_offline`` (OpenICE uses 1.1 s for
+    #: a Radical-7, 3 s for Nonin: ``shared/docs/protocols.md``).
+    max_quiet_s: float = 5.0
+    #: Bytes written to poll a polled device, and how often (None: it streams).
+    poll_command: bytes | None = None
+    poll_interval_s: float | None = None
+    options: Mapping[str, str] = field(default_factory=dict)

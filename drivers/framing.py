@@ -1,0 +1,45 @@
+"""Line framing shared by the ASCII drivers (transport-independent)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+
+class LineFramer:
+    """Split a byte stream into lines on CR and/or LF, in any chunking.
+
+    A line longer than ``max_len`` without a terminator is garbage: it is
+    dropped (counted as ``overlong``) and framing restarts at the next
+    terminator, so memory stays bounded whatever arrives.
+
+    >>> f = LineFramer()
+    >>> f.feed(b"ab\\r\\ncd"), f.feed(b"\\n\\r\\n")
+    ([b'ab'], [b'cd'])
+    """
+
+    def __init__(self, max_len: int = 512) -> None:
+        self.max_len = max_len
+        self._buf = bytearray()
+        self._skipping = False
+        self.rejected: Counter[str] = Counter()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        lines: list[bytes] = []
+        parts = data.replace(b"\r", b"\n").split(b"\n")
+        for i, part in enumerate(parts):
+            if not self._skipping:
+                self._buf += part
+                if len(self._buf) > self.max_len:
+                    self.rejected["overlong"] += 1
+                    self._buf.clear()
+                    self._skipping = True
+            if i == len(parts) - 1:
+                break  # no terminator after the last part: keep it for later
+            if self._skipping:
+                self._skipping = False
+            else:
+                line = bytes(self._buf).strip()
+                if line:
+                    lines.append(line)
+            self._buf.clear()
+        return lines

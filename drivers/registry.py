@@ -1,0 +1,32 @@
+"""Driver registry: name -> module. Modules are imported only when asked for.
+
+Adding a device touches its module and one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from drivers.base import DriverSpec
+
+_MODULES: dict[str, str] = {
+    "masimo-ascii": "drivers.masimo_ascii",
+}
+
+
+def driver_names() -> list[str]:
+    return sorted(_MODULES)
+
+
+def get_driver(name: str) -> DriverSpec:
+    """The :class:`DriverSpec` registered under ``name``.
+
+    >>> get_driver("masimo-ascii").baudrate
+    9600
+    """
+    try:
+        module = _MODULES[name]
+    except KeyError:
+        raise KeyError(f"unknown driver {name!r}; known: {', '.join(driver_names())}") from None
+    spec: DriverSpec = importlib.import_module(module).DRIVER
+    return spec

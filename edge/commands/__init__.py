@@ -1,0 +1,1 @@
+"""One module per ``capleak`` subcommand (see :mod:`edge.cli`)."""

@@ -1,0 +1,478 @@
+"""The bed's configuration: one TOML file, validated up front.
+
+Each section is a frozen dataclass; each field's metadata carries its
+documentation and its allowed range, and one generic validator walks them, so
+a new setting is one line here and one in ``examples/capleak.toml``. A problem
+raises :class:`ConfigError` naming the key (``thresholds.hold_sbp_mmhg``) and
+what is wrong; the CLI turns it into exit status 78 (``EX_CONFIG``) and one
+paragraph, never a traceback.
+
+Clinical numbers are configuration. Their defaults cite where they come from
+(``shared/docs/clinical.md``); a site's clinicians set their own. capleak
+supports a decision, it never makes one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from edge.vocabulary import parse_time
+
+EX_CONFIG = 78  # sysexits.h: configuration error
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, tied to the key it is about."""
+
+    def __init__(self, key: str, problem: str, source: str | None = None) -> None:
+        self.key = key
+        self.problem = problem
+        self.source = source
+        where = f" in {source}" if source else ""
+        super().__init__(f"configuration error{where}: {key}: {problem}")
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    doc: str,
+    min: float | None = None,
+    max: float | None = None,
+    choices: Iterable[str] | None = None,
+    pattern: re.Pattern[str] | None = None,
+) -> Any:
+    """A dataclass field with validation metadata."""
+    meta = {
+        "doc": doc,
+        "min": min,
+        "max": max,
+        "choices": tuple(choices) if choices else None,
+        "pattern": pattern,
+    }
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True, slots=True)
+class BedConfig:
+    """Identity of the bed; these ids become MQTT topic levels. Never patient ids."""
+
+    site: str = setting(doc="site id (topic level)", pattern=_ID_RE)
+    unit: str = setting(doc="ward/unit id (topic level)", pattern=_ID_RE)
+    bed: str = setting(doc="bed id (topic level)", pattern=_ID_RE)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    """One serial device at the bed."""
+
+    id: str = setting(doc="device id, unique at this bed", pattern=_ID_RE)
+    driver: str = setting(doc="driver name, see `capleak decode --help`")
+    port: str = setting(doc="pyserial URL: /dev/serial/by-id/..., socket://, rfc2217://, loop://")
+    baudrate: int | None = setting(
+        None, doc="baud rate (driver default when unset)", min=300, max=921600
+    )
+    bytesize: int | None = setting(None, doc="data bits", min=5, max=8)
+    parity: str | None = setting(None, doc="parity", choices=("N", "E", "O", "M", "S"))
+    stopbits: float | None = setting(None, doc="stop bits", min=1, max=2)
+    xonxoff: bool = setting(False, doc="software flow control")
+    rtscts: bool = setting(False, doc="hardware flow control")
+    poll_interval_s: float | None = setting(
+        None, doc="poll period for polled devices", min=0.2, max=86400
+    )
+    max_quiet_s: float | None = setting(
+        None, doc="silence before device_offline", min=0.5, max=86400
+    )
+    options: dict = setting({}, doc="driver-specific options")  # noqa: RUF009
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """The MQTT broker at the central station."""
+
+    url: str = setting("mqtt://127.0.0.1:1883", doc="mqtt://, mqtts:// or ws:// URL")
+    protocol: str = setting("5", doc="MQTT protocol version", choices=("5", "3.1.1"))
+    client_id: str | None = setting(None, doc="client id (default capleak-SITE-UNIT-BED)")
+    keepalive_s: int = setting(30, doc="MQTT keepalive", min=5, max=3600)
+    ca_file: str | None = setting(None, doc="CA bundle that signs the broker certificate")
+    cert_file: str | None = setting(None, doc="client certificate (mTLS)")
+    key_file: str | None = setting(None, doc="client private key (mTLS)")
+    credentials_file: str | None = setting(
+        None, doc="TOML file with username and password (never put secrets in this file)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PatientConfig:
+    """Patient context. No identifiers: only what the trends need."""
+
+    baseline_weight_kg: float | None = setting(
+        None, doc="pre-treatment weight; learned from the first hours when unset", min=2, max=400
+    )
+    baseline_sbp_mmhg: float | None = setting(None, doc="pre-treatment SBP", min=50, max=250)
+    baseline_map_mmhg: float | None = setting(None, doc="pre-treatment MAP", min=30, max=200)
+    baseline_spo2_pct: float | None = setting(None, doc="pre-treatment SpO2", min=70, max=100)
+    dose_start: str | None = setting(
+        None, doc="ISO 8601 time (with zone) of the first scheduled IL-2 dose"
+    )
+    dose_interval_h: float = setting(
+        8.0, doc="hours between doses (HDIL-2 q8h, clinical.md 'The therapy')", min=1, max=48
+    )
+    max_doses: int = setting(14, doc="doses per cycle (at most 14, clinical.md)", min=1, max=28)
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Clinical limits. Defaults and their sources: ``shared/docs/clinical.md``."""
+
+    hold_sbp_mmhg: float = setting(
+        90.0, doc="hold dose for SBP below this (Proleukin label 2.4, Table 2)", min=50, max=150
+    )
+    hold_map_mmhg: float = setting(
+        65.0, doc="hypotension for MAP below this (Khanna 2023: MAP < 65)", min=40, max=120
+    )
+    hold_spo2_pct: float = setting(
+        90.0, doc="hold dose for SpO2 below this (Proleukin label 2.4)", min=70, max=100
+    )
+    hold_weight_gain_pct: float = setting(
+        15.0, doc="hold dose for weight gain above this (Dutcher 2014, Table 3)", min=1, max=50
+    )
+    hold_hr_relative_bpm: float = setting(
+        100.0, doc="relative hold: HR 100-130 persisting (Dutcher 2014, Table 3)", min=60, max=200
+    )
+    hold_hr_absolute_bpm: float = setting(
+        130.0, doc="absolute: HR above 130 persisting (Dutcher 2014, Table 3)", min=80, max=250
+    )
+    bp_fall_pct: float = setting(
+        20.0, doc="bp_falling when SBP or MAP is this far below baseline (issue #4)", min=5, max=60
+    )
+    bp_projection_h: float = setting(
+        4.0,
+        doc="bp_falling when the SBP trend crosses the hold limit within this horizon",
+        min=0.5,
+        max=24,
+    )
+    weight_gain_pct: list = setting(  # noqa: RUF009
+        [5.0, 10.0, 15.0],
+        doc="weight_gain low/medium/high steps in % over baseline (issue #4; 15 % Dutcher 2014)",
+    )
+    spo2_floor_pct: float = setting(
+        95.0,
+        doc="spo2_falling below this sustained (Dutcher 2014: O2 to keep SpO2 >= 95)",
+        min=80,
+        max=100,
+    )
+    spo2_drop_points: float = setting(
+        3.0, doc="spo2_falling when this many points below baseline, sustained", min=1, max=15
+    )
+    satseconds_limit: float = setting(
+        50.0, doc="desaturation SatSeconds setting (Nellcor, clinical.md)", min=10, max=200
+    )
+    rapid_desat_points: float = setting(
+        10.0, doc="rapid desaturation drop in points (Masimo Rapid Desat -5/-10)", min=3, max=30
+    )
+    tachycardia_bpm: float = setting(
+        100.0, doc="tachycardia above this, sustained (Dutcher 2014, Table 3)", min=60, max=200
+    )
+    tachycardia_high_bpm: float = setting(
+        130.0, doc="tachycardia at high priority above this (Dutcher 2014)", min=80, max=250
+    )
+    tachycardia_min_s: float = setting(
+        600.0,
+        doc="tachycardia must persist this long ('persisting after correction')",
+        min=0,
+        max=86400,
+    )
+    alarm_delay_s: float = setting(
+        15.0,
+        doc="minimum condition duration for threshold alerts (Masimo default 15 s; Gorges 2009)",
+        min=0,
+        max=3600,
+    )
+    sensor_off_grace_s: float = setting(
+        60.0, doc="sensor_off after the device reports no/off sensor this long", min=0, max=3600
+    )
+    nibp_overdue_min: float = setting(
+        240.0,
+        doc="nibp_overdue after this long without NIBP (q15 min to q4 h cycles)",
+        min=5,
+        max=1440,
+    )
+    dose_check_lead_min: float = setting(
+        120.0,
+        doc="run the pre-dose check this long before a due dose (Betof Warner 2024: "
+        "BP checked about 2 h before each dose)",
+        min=0,
+        max=480,
+    )
+    baseline_learn_h: float = setting(
+        2.0, doc="learn baselines from the first hours when not configured", min=0.25, max=48
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    state_dir: str = setting(
+        "/var/lib/capleak", doc="outbox and persistent counters (systemd StateDirectory)"
+    )
+    outbox_max_messages: int = setting(
+        200_000,
+        doc="outbox bound; oldest vitals are dropped first, never alerts",
+        min=100,
+        max=50_000_000,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PublishConfig:
+    vitals_batch_s: float = setting(1.0, doc="batch vitals over this period", min=0, max=60)
+    trends_interval_s: float = setting(60.0, doc="period of trends summaries", min=1, max=3600)
+    renotify_min: float = setting(
+        5.0, doc="re-notify an unacknowledged high-priority alert this often", min=0.5, max=120
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    bed: BedConfig
+    devices: tuple[DeviceConfig, ...] = ()
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    patient: PatientConfig = field(default_factory=PatientConfig)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    publish: PublishConfig = field(default_factory=PublishConfig)
+    source: str | None = None
+
+    @property
+    def topic_root(self) -> str:
+        return f"capleak/v1/{self.bed.site}/{self.bed.unit}/{self.bed.bed}"
+
+    def device(self, device_id: str) -> DeviceConfig:
+        for d in self.devices:
+            if d.id == device_id:
+                return d
+        raise KeyError(device_id)
+
+
+_SECTIONS: Mapping[str, type] = {
+    "bed": BedConfig,
+    "broker": BrokerConfig,
+    "patient": PatientConfig,
+    "thresholds": Thresholds,
+    "storage": StorageConfig,
+    "publish": PublishConfig,
+}
+
+
+def _type_name(tp: Any) -> str:
+    if tp is float:
+        return "a number"
+    if tp is int:
+        return "a whole number"
+    if tp is bool:
+        return "true or false"
+    if tp is str:
+        return "a string"
+    if tp is list:
+        return "a list"
+    if tp is dict:
+        return "a table"
+    return str(tp)
+
+
+def _coerce(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = args[0]
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(key, f"must be a number, got {value!r}")
+        value = float(value)
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"must be a whole number, got {value!r}")
+    elif tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"must be true or false, got {value!r}")
+    elif tp is str:
+        if isinstance(value, int | float) and not isinstance(value, bool) and meta.get("choices"):
+            value = str(value)
+        if not isinstance(value, str):
+            raise ConfigError(key, f"must be a string, got {value!r}")
+    elif tp in (list, dict) and not isinstance(value, tp):
+        raise ConfigError(key, f"must be {_type_name(tp)}, got {value!r}")
+    lo, hi = meta.get("min"), meta.get("max")
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and ((lo is not None and value < lo) or (hi is not None and value > hi))
+    ):
+        raise ConfigError(key, f"must be between {lo:g} and {hi:g}, got {value!r}")
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    pattern = meta.get("pattern")
+    if pattern is not None and not pattern.match(value):
+        raise ConfigError(
+            key, f"must be 1-64 letters, digits, '_', '.' or '-' (no '/', '+', '#'), got {value!r}"
+        )
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(prefix, f"must be a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{prefix}.{key}", f"unknown key{hint}")
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{prefix}.{name}"
+        if name in data:
+            kwargs[name] = _coerce(key, data[name], hints[name], f.metadata)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(key, "is required")
+    return cls(**kwargs)
+
+
+def _check_thresholds(t: Thresholds) -> None:
+    steps = t.weight_gain_pct
+    if (
+        len(steps) != 3
+        or not all(isinstance(s, int | float) and not isinstance(s, bool) for s in steps)
+        or not 0 < steps[0] < steps[1] < steps[2]
+    ):
+        raise ConfigError(
+            "thresholds.weight_gain_pct",
+            f"must be three increasing positive numbers, got {steps!r}",
+        )
+    if t.tachycardia_high_bpm <= t.tachycardia_bpm:
+        raise ConfigError(
+            "thresholds.tachycardia_high_bpm", "must be above thresholds.tachycardia_bpm"
+        )
+    if t.hold_hr_absolute_bpm <= t.hold_hr_relative_bpm:
+        raise ConfigError(
+            "thresholds.hold_hr_absolute_bpm", "must be above thresholds.hold_hr_relative_bpm"
+        )
+
+
+def _check_broker(b: BrokerConfig) -> None:
+    parts = urlsplit(b.url)
+    if parts.scheme not in ("mqtt", "mqtts", "ws", "wss"):
+        raise ConfigError("broker.url", f"scheme must be mqtt, mqtts, ws or wss, got {b.url!r}")
+    if not parts.hostname:
+        raise ConfigError("broker.url", f"has no host: {b.url!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ConfigError("broker.url", f"has a bad port: {b.url!r}") from None
+    if parts.password:
+        raise ConfigError("broker.url", "must not carry a password: use broker.credentials_file")
+    if (b.cert_file is None) != (b.key_file is None):
+        raise ConfigError(
+            "broker.cert_file" if b.cert_file is None else "broker.key_file",
+            "cert_file and key_file go together (mTLS)",
+        )
+    for name in ("ca_file", "cert_file", "key_file", "credentials_file"):
+        path = getattr(b, name)
+        if path is not None and not os.access(path, os.R_OK):
+            raise ConfigError(f"broker.{name}", f"cannot read file {path!r}")
+
+
+def _check_patient(p: PatientConfig) -> None:
+    if p.dose_start is not None:
+        try:
+            parse_time(p.dose_start)
+        except ValueError as e:
+            raise ConfigError(
+                "patient.dose_start", f"must be an ISO 8601 time with a zone: {e}"
+            ) from None
+
+
+def config_from_dict(
+    data: Mapping[str, Any], source: str | None = None, known_drivers: Iterable[str] | None = None
+) -> Config:
+    """Validate a parsed TOML document into a :class:`Config`."""
+    try:
+        known = set(_SECTIONS) | {"devices"}
+        for key in data:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(key, f"unknown section{hint}")
+        if "bed" not in data:
+            raise ConfigError("bed", "section is required (site, unit and bed ids)")
+        sections = {name: _build(cls, data.get(name, {}), name) for name, cls in _SECTIONS.items()}
+        raw_devices = data.get("devices", [])
+        if not isinstance(raw_devices, list):
+            raise ConfigError("devices", "must be an array of tables ([[devices]])")
+        devices = []
+        drivers = set(known_drivers) if known_drivers is not None else None
+        for i, raw in enumerate(raw_devices):
+            dev = _build(DeviceConfig, raw, f"devices[{i}]")
+            if drivers is not None and dev.driver not in drivers:
+                raise ConfigError(
+                    f"devices[{i}].driver",
+                    f"unknown driver {dev.driver!r}; known: {sorted(drivers)}",
+                )
+            if any(d.id == dev.id for d in devices):
+                raise ConfigError(f"devices[{i}].id", f"duplicate device id {dev.id!r}")
+            devices.append(dev)
+        _check_thresholds(sections["thresholds"])
+        _check_broker(sections["broker"])
+        _check_patient(sections["patient"])
+        return Config(devices=tuple(devices), source=source, **sections)
+    except ConfigError as e:
+        if source and e.source is None:
+            raise ConfigError(e.key, e.problem, source) from None
+        raise
+
+
+def load_config(path: str | os.PathLike[str], known_drivers: Iterable[str] | None = None) -> Config:
+    """Read and validate a TOML config file."""
+    src = str(path)
+    try:
+        text = Path(path).read_bytes()
+    except OSError as e:
+        raise ConfigError("(file)", f"cannot read {src!r}: {e.strerror}", src) from None
+    try:
+        data = tomllib.loads(text.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("(file)", "is not UTF-8 text", src) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError("(syntax)", f"not valid TOML: {e}", src) from None
+    return config_from_dict(data, src, known_drivers)
+
+
+def read_credentials(path: str) -> tuple[str, str | None]:
+    """Read ``username``/``password`` from a TOML credentials file."""
+    try:
+        data = tomllib.loads(Path(path).read_text("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError("broker.credentials_file", f"cannot read {path!r}: {e}") from None
+    user = data.get("username")
+    if not isinstance(user, str) or not user:
+        raise ConfigError("broker.credentials_file", f"{path!r} has no 'username' string")
+    password = data.get("password")
+    if password is not None and not isinstance(password, str):
+        raise ConfigError("broker.credentials_file", f"{path!r}: 'password' must be a string")
+    return user, password
