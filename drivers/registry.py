@@ -10,6 +10,7 @@ import importlib
 from drivers.base import DriverSpec
 
 _MODULES: dict[str, str] = {
+    "intellivue": "drivers.intellivue",
     "masimo-ascii": "drivers.masimo_ascii",
 }
 
