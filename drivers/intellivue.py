@@ -257,7 +257,7 @@ def flags_from_state(state: int) -> frozenset[str]:
     >>> sorted(flags_from_state(MS_INVALID | MS_QUESTIONABLE | MS_VALIDATED_DATA))
     ['artifact', 'low_quality']
     """
-    return frozenset(flag for bit, flag in STATE_FLAGS.items() if state & bit)
+    return frozenset(str(flag) for bit, flag in STATE_FLAGS.items() if state & bit)
 
 
 # --- FLOAT-Type -----------------------------------------------------------------
@@ -1168,8 +1168,8 @@ class IntelliVueSession:
         elif kind == "release_request":
             self.events["release_received"] += 1
             log.warning("%s: monitor released the association; re-associating", self.source)
-            self._send(RELEASE_RESPONSE, now)
             self._drop(now, send_abort=False)
+            self._send(RELEASE_RESPONSE, now)
         elif kind == "error":
             self.events["remote_error"] += 1
             log.debug("%s: remote operation error (invoke %d)", self.source, msg.invoke_id)
