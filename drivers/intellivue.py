@@ -1020,6 +1020,11 @@ class IntelliVueSession:
         self.silence_s = _positive(opts, "silence_s", 10.0)
         self.association_timeout_s = _positive(opts, "association_timeout_s", 5.0)
         self.reassociate_delay_s = _positive(opts, "reassociate_delay_s", 2.0)
+        if self.silence_s <= min(self.poll_interval_s, self.keepalive_s):
+            raise ValueError(
+                f"intellivue option silence_s ({self.silence_s}) must be longer than "
+                f"poll_interval_s or keepalive_s ({self.poll_interval_s}, {self.keepalive_s})"
+            )
         self._frames = FrameReader()
         self.rejected: Counter[str] = self._frames.rejected
         self._numerics = NumericExtractor(source, opts, self.rejected)
@@ -1082,7 +1087,7 @@ class IntelliVueSession:
                 log.warning("%s: no MDS Create Event Report; aborting to start over", self.source)
                 self._drop(now, send_abort=True)
         elif self.state == "polling":
-            if now - self._last_rx >= self.silence_s:
+            if now - self._last_rx >= self._silence_limit():
                 self.events["silence"] += 1
                 log.warning(
                     "%s: monitor silent for %.1f s; aborting and re-associating",
@@ -1116,7 +1121,7 @@ class IntelliVueSession:
         elif self.state == "polling":
             due += [
                 self._next_poll,
-                self._last_rx + self.silence_s,
+                self._last_rx + self._silence_limit(),
                 self._last_tx + self.keepalive_s,
             ]
         return max(0.0, min(due) - now) if due else 1.0
@@ -1207,6 +1212,11 @@ class IntelliVueSession:
         if out:
             self._last_tx = now
         return bytes(out)
+
+    def _silence_limit(self) -> float:
+        # the monitor may impose a longer poll period than configured
+        # and one lost reply must not end the association
+        return max(self.silence_s, 2.5 * min(self.poll_interval_s, self.keepalive_s))
 
     def _next_invoke(self) -> int:
         self._invoke = (self._invoke + 1) & 0xFFFF

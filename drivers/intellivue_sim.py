@@ -34,12 +34,14 @@ import errno
 import logging
 import os
 import select
+import signal
 import sys
 import threading
 import time
 import tty
 from collections.abc import Callable, Iterable, Iterator
 from itertools import count
+from typing import BinaryIO
 
 from drivers import intellivue as iv
 from drivers.intellivue_frame import FrameReader, encode_frame
@@ -74,6 +76,7 @@ class IntelliVueMonitor:
         utc_offset_h: float = 0.0,
         context: int = iv.DEFAULT_CONTEXT,
         start: float = 0.0,
+        min_poll_period_s: float = 1.0,
     ) -> None:
         self._scenario: Iterator[Reading] = iter(scenario)
         self._pending: Reading | None = None
@@ -81,6 +84,7 @@ class IntelliVueMonitor:
         self.utc_offset_h = utc_offset_h
         self.context = context
         self.start = start
+        self.min_poll_period_s = min_poll_period_s
         self.state = "unassociated"
         self._frames = FrameReader()
         self.rejected = self._frames.rejected
@@ -127,7 +131,7 @@ class IntelliVueMonitor:
     def _answer(self, msg: iv.Message, now: float) -> bytes:
         if msg.kind == "assoc_request":
             self.state = "awaiting_result"
-            return self._frame(iv.association_response()) + self._frame(
+            return self._frame(iv.association_response(self.min_poll_period_s)) + self._frame(
                 iv.mds_create_event(self.context, next(self._invoke), self._ticks(now))
             )
         if msg.kind == "event_result" and self.state == "awaiting_result":
@@ -173,12 +177,12 @@ class IntelliVueMonitor:
                     utc_offset_h=self.utc_offset_h,
                 )
             )
-        for signal in ("spo2", "pulse", "pi"):
-            r = v.get(signal)
+        for name in ("spo2", "pulse", "pi"):
+            r = v.get(name)
             obs.append(
                 iv.numeric_observation(
-                    _HANDLES[signal],
-                    signal,
+                    _HANDLES[name],
+                    name,
                     None if r is None else r.value,
                     state=0 if r is None else _state(r.flags),
                 )
@@ -215,11 +219,13 @@ def serve(
     now: Callable[[], float] = time.time,
     schedule: Callable[[IntelliVueMonitor, float], bytes] | None = None,
     tick_s: float = 0.02,
+    capture: BinaryIO | None = None,
 ) -> None:
     """Serve ``monitor`` on a file descriptor (a pty master) until ``stop`` is set.
 
     ``schedule(monitor, now)`` runs every tick to inject faults; it returns
-    bytes to send (e.g. ``monitor.abort()``).
+    bytes to send (e.g. ``monitor.abort()``). ``capture`` receives a copy of
+    every byte sent to the host (a monitor-side capture for ``decode``).
     """
     while not stop.is_set():
         ready, _, _ = select.select([fd], [], [], tick_s)
@@ -240,6 +246,8 @@ def serve(
             out += schedule(monitor, t)
         if out:
             _write_all(fd, bytes(out))
+            if capture is not None:
+                capture.write(bytes(out))
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -335,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         start, args.abort_every, args.corrupt_every, args.silence_at, args.silence_for
     )
     stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         serve(master, monitor, stop, schedule=schedule)
     except KeyboardInterrupt:

@@ -544,6 +544,8 @@ def test_bad_options_raise() -> None:
         iv.IntelliVueSession("mp", {"poll_interval_s": 0})
     with pytest.raises(ValueError, match="silence_s"):
         iv.IntelliVueSession("mp", {"silence_s": "soon"})
+    with pytest.raises(ValueError, match="longer than poll_interval_s or keepalive_s"):
+        iv.IntelliVueSession("mp", {"silence_s": 1, "poll_interval_s": 1})
 
 
 @given(st.lists(st.binary(max_size=200), max_size=8))
@@ -555,3 +557,11 @@ def test_session_fuzz_never_raises(chunks: list[bytes]) -> None:
         s.feed(c, t)
         s.feed(encode_frame(c), t)
         t += 0.3
+
+
+def test_session_respects_the_monitors_minimum_poll_period() -> None:
+    b = Bench(poll_interval_s=0.25, silence_s=5)
+    b.monitor.min_poll_period_s = 2.0
+    b.run(6.9)
+    assert b.session.poll_interval_s == 2.0
+    assert b.monitor.received["poll_request"] == 4  # at 0, 2, 4, 6 s
