@@ -82,7 +82,7 @@ mindleaving's tests): 0xFD007D00 = 32.000, 0xFF000140 = 32.0,
 Measurement state bits (PERSEUS ``MeasurementState``) -> reading flags:
 0x8000 INVALID -> ``artifact``; 0x4000 QUESTIONABLE -> ``low_quality``;
 0x2000 UNAVAILABLE -> no reading; 0x1000 CALIBRATION_ONGOING -> ``searching``;
-0x0800 TEST_DATA, 0x0400 DEMO_DATA -> no reading (counted as ``demo_data``;
+0x0800 TEST_DATA, 0x0400 DEMO_DATA -> no reading (counted in ``skipped``;
 option ``accept_demo_data`` for bench tests against a monitor in demo mode);
 0x0040 EARLY_INDICATION and 0x0020 MSMT_ONGOING -> ``unstable``; 0x0080
 VALIDATED, 0x0002 IN_ALARM, 0x0001 AL_INHIBITED -> nothing.
@@ -109,8 +109,8 @@ What was checked against which source, and what is inferred
   guide.
 - Inferred: the monitor's exact association *response* user info (we parse
   only the leading SPDU byte, plus the poll profile when present); startup
-  mode cold start (PERSEUS uses hot start; both are accepted by monitors per
-  their users); units for PI (544 or 512); the kPa conversion; the
+  mode cold start (mindleaving's default; PERSEUS sends hot start, and we do
+  not know whether a monitor treats them differently); units for PI (544 or 512); the kPa conversion; the
   rel-time-stamp arithmetic (1/8 ms ticks, wrapping at 2^32); that each linked
   (ROLRS) reply part carries its own complete ``PollInfoList``; the choice of
   flags for each state bit; taking the first value of each physio id per
@@ -866,6 +866,8 @@ class NumericExtractor:
         self.utc_offset_h = float(options.get("utc_offset_h", 0.0))
         self.accept_demo_data = _bool(options.get("accept_demo_data", False))
         self.rejected: Counter[str] = Counter() if rejected is None else rejected
+        #: Valid values deliberately not turned into readings (demo/test data).
+        self.skipped: Counter[str] = Counter()
         self._last_nibp: tuple[Any, ...] | None = None
         self._warned_demo = False
 
@@ -929,7 +931,7 @@ class NumericExtractor:
         if state & MS_UNAVAILABLE:
             return None
         if state & (MS_DEMO_DATA | MS_TEST_DATA) and not self.accept_demo_data:
-            self.rejected["demo_data"] += 1
+            self.skipped["demo_data"] += 1
             if not self._warned_demo:
                 self._warned_demo = True
                 log.warning(
@@ -983,6 +985,11 @@ class IntelliVueDecoder:
         self._frames = FrameReader()
         self.rejected: Counter[str] = self._frames.rejected
         self._numerics = NumericExtractor(source, options or {}, self.rejected)
+        self.skipped = self._numerics.skipped
+
+    def reset(self) -> None:
+        """Forget a partial frame (the transport calls this after a reconnect)."""
+        self._frames.reset()
 
     def feed(self, data: bytes, now: float | None = None) -> list[Reading]:
         out: list[Reading] = []
@@ -1037,6 +1044,7 @@ class IntelliVueSession:
     # -- public API
     def reset(self) -> None:
         """Forget the association (call after (re)opening the port)."""
+        self._frames.reset()
         self.state = "idle"
         self.context = DEFAULT_CONTEXT
         self._not_before: float | None = None

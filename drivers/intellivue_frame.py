@@ -126,6 +126,13 @@ class FrameReader:
         self._escaped = False
         self._overlong = False
 
+    def reset(self) -> None:
+        """Forget a partial frame (after a reconnect: never join bytes across a gap)."""
+        self._body.clear()
+        self._in_frame = False
+        self._escaped = False
+        self._overlong = False
+
     def feed(self, data: bytes) -> list[bytes]:
         frames: list[bytes] = []
         for b in data:
