@@ -1274,6 +1274,7 @@ DRIVER = DriverSpec(
     description="Philips IntelliVue MIB/RS232 data export (NIBP, SpO2, pulse, PI), 115200 8N1, "
     "session protocol (association + polls)",
     decoder=lambda source, options: IntelliVueDecoder(source, options),
+    session=lambda source, options: IntelliVueSession(source, options),
     baudrate=115200,
     max_quiet_s=10.0,
 )

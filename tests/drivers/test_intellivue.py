@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers import intellivue as iv
+from drivers.base import Session
 from drivers.intellivue_frame import FrameReader, encode_frame
 from drivers.intellivue_sim import IntelliVueMonitor, constant_scenario
 from drivers.registry import get_driver
@@ -33,6 +34,9 @@ def test_registered_with_serial_defaults() -> None:
     spec = get_driver("intellivue")
     assert (spec.baudrate, spec.bytesize, spec.parity, spec.stopbits) == (115200, 8, "N", 1)
     assert isinstance(spec.decoder("mp70", {}), iv.IntelliVueDecoder)
+    assert spec.session is not None
+    session: Session = spec.session("mp70", {"poll_interval_s": "2"})
+    assert isinstance(session, iv.IntelliVueSession) and session.poll_interval_s == 2.0
 
 
 # --- FLOAT-Type -----------------------------------------------------------------
