@@ -60,7 +60,9 @@ Session (host = capleak, "client"; monitor = "server")
    a release response (``0x0A``); an abort (``0x19``) or a refuse ends the
    association. In all three cases, and when the monitor is silent for
    ``silence_s`` while associated (the host then sends an abort itself), the
-   session re-associates after ``reassociate_delay_s``.
+   session re-associates after ``reassociate_delay_s``. An association
+   request that gets no answer within ``association_timeout_s`` is repeated,
+   preceded by an abort (the monitor may still hold a stale association).
 
 Numerics
 --------
@@ -1037,6 +1039,7 @@ class IntelliVueSession:
         self._numerics = NumericExtractor(source, opts, self.rejected)
         #: What happened, by name (associated, abort_received, silence, ...).
         self.events: Counter[str] = Counter()
+        self._timeouts_at_success = 0
         self._queue: deque[bytes] = deque()
         self._sent: deque[float] = deque(maxlen=MAX_FRAMES_PER_WINDOW)
         self.reset()
@@ -1081,14 +1084,18 @@ class IntelliVueSession:
         elif self.state == "associating":
             if now >= self._deadline:
                 self.events["association_timeout"] += 1
-                log.warning(
-                    "%s: no association response within %.0f s; retrying. Check the cable, "
-                    "115200 8N1 without flow control, and that the monitor's MIB/RS232 "
-                    "port is set to data export",
+                failures = self.events["association_timeout"] - self._timeouts_at_success
+                log.log(
+                    logging.WARNING if failures == 1 or failures % 12 == 0 else logging.DEBUG,
+                    "%s: no association response within %.0f s (%d tries); retrying. Check "
+                    "the cable, 115200 8N1 without flow control, and that the monitor's "
+                    "MIB/RS232 port is set to data export",
                     self.source,
                     self.association_timeout_s,
+                    failures,
                 )
-                self._associate(now)
+                # the monitor may still hold a stale association of ours: abort it first
+                self._associate(now, abort_first=True)
         elif self.state == "awaiting_mds":
             if now >= self._deadline:
                 self.events["mds_timeout"] += 1
@@ -1163,6 +1170,7 @@ class IntelliVueSession:
                 self.state = "polling"
                 self._next_poll = now
                 self.events["associated"] += 1
+                self._timeouts_at_success = self.events["association_timeout"]
                 log.info(
                     "%s: associated; polling numerics every %.1f s",
                     self.source,
@@ -1188,8 +1196,10 @@ class IntelliVueSession:
             log.debug("%s: remote operation error (invoke %d)", self.source, msg.invoke_id)
         return []
 
-    def _associate(self, now: float) -> None:
+    def _associate(self, now: float, abort_first: bool = False) -> None:
         self._queue.clear()
+        if abort_first:
+            self._send(ABORT, now)
         self._send(association_request(self.poll_interval_s), now)
         self.state = "associating"
         self._deadline = now + self.association_timeout_s

@@ -335,6 +335,10 @@ def test_decoder_skips_other_messages_and_counts_malformed() -> None:
         for u in (
             iv.association_response(),
             iv.mds_create_event(2, 1, 0),
+            # host frames too, as in a capture tapping both lines
+            iv.association_request(),
+            iv.extended_poll_request(2, 1, 1),
+            iv.mds_create_result(2, 1, bytes(6), 0),
             b"\xe1\x00\x00\x02\x00\x02\x00\x40\x00",  # RORS claiming 64 bytes, has 1
             _reply([iv.numeric_observation(2, "spo2", 95)]),
         )
@@ -464,7 +468,7 @@ def test_association_retried_when_monitor_does_not_answer() -> None:
     b = Bench(association_timeout_s=1)
     b.run(3.5, deliver=False)
     kinds = [k for _, out in b.to_monitor for k in _kinds(out)]
-    assert kinds == ["assoc_request"] * 4
+    assert kinds == ["assoc_request"] + ["abort", "assoc_request"] * 3
     assert b.session.events["association_timeout"] == 3
 
 
@@ -569,3 +573,15 @@ def test_session_respects_the_monitors_minimum_poll_period() -> None:
     b.run(6.9)
     assert b.session.poll_interval_s == 2.0
     assert b.monitor.received["poll_request"] == 4  # at 0, 2, 4, 6 s
+
+
+def test_association_failures_warn_once_a_minute_not_every_try(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    b = Bench()  # association timeout 5 s
+    with caplog.at_level("WARNING", logger="drivers.intellivue"):
+        b.run(66, dt=0.5, deliver=False)
+    warnings = [r for r in caplog.records if "no association response" in r.getMessage()]
+    assert b.session.events["association_timeout"] == 13
+    assert len(warnings) == 2  # the first try and the twelfth
+    assert "115200 8N1" in warnings[0].getMessage()
