@@ -115,6 +115,18 @@ def encode_frame(user_data: bytes, *, corrupt_fcs: bool = False) -> bytes:
     return bytes((BOF,)) + escape(body) + bytes((EOF,))
 
 
+def corrupt_fcs(frame: bytes) -> bytes | None:
+    """``frame`` (as on the wire) with its FCS spoiled, or None if it is not one frame."""
+    if len(frame) < 2 or frame[0] != BOF or frame[-1] != EOF:
+        return None
+    body = bytearray(unescape(frame[1:-1]))
+    if len(body) < 6:
+        return None
+    body[-2] ^= 0x5A
+    body[-1] ^= 0x5A
+    return bytes((BOF,)) + escape(bytes(body)) + bytes((EOF,))
+
+
 class FrameReader:
     """Incremental frame decoder: bytes in any chunking -> user-data payloads."""
 

@@ -39,12 +39,12 @@ import sys
 import threading
 import time
 import tty
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import count
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from drivers import intellivue as iv
-from drivers.intellivue_frame import FrameReader, encode_frame
+from drivers.intellivue_frame import FrameReader, corrupt_fcs, encode_frame
 from edge.vocabulary import Flag, Reading
 
 log = logging.getLogger(__name__)
@@ -110,10 +110,14 @@ class IntelliVueMonitor:
 
     # -- protocol
     def feed(self, data: bytes, now: float) -> bytes:
+        return b"".join(self.feed_frames(data, now))
+
+    def feed_frames(self, data: bytes, now: float) -> list[bytes]:
+        """Like :meth:`feed`, one item per frame on the wire."""
         frames = self._frames.feed(data)
         if now < self._silent_until:
-            return b""
-        out = bytearray()
+            return []
+        out: list[bytes] = []
         for user_data in frames:
             try:
                 msg = iv.parse_message(user_data)
@@ -122,30 +126,33 @@ class IntelliVueMonitor:
                 continue
             self.received[msg.kind] = self.received.get(msg.kind, 0) + 1
             out += self._answer(msg, now)
-        return bytes(out)
+        return out
 
     def on_timer(self, now: float) -> bytes:
         self._advance(now)
         return b""
 
-    def _answer(self, msg: iv.Message, now: float) -> bytes:
+    def _answer(self, msg: iv.Message, now: float) -> list[bytes]:
         if msg.kind == "assoc_request":
             self.state = "awaiting_result"
-            return self._frame(iv.association_response(self.min_poll_period_s)) + self._frame(
-                iv.mds_create_event(self.context, next(self._invoke), self._ticks(now))
-            )
+            return [
+                self._frame(iv.association_response(self.min_poll_period_s)),
+                self._frame(
+                    iv.mds_create_event(self.context, next(self._invoke), self._ticks(now))
+                ),
+            ]
         if msg.kind == "event_result" and self.state == "awaiting_result":
             self.state = "operating"
         elif msg.kind == "poll_request" and msg.request is not None:
             if self.state != "operating":
-                return b""
-            return self._frame(self._reply(msg, msg.request, now))
+                return []
+            return [self._frame(self._reply(msg, msg.request, now))]
         elif msg.kind == "release_request":
             self.state = "unassociated"
-            return self._frame(iv.RELEASE_RESPONSE)
+            return [self._frame(iv.RELEASE_RESPONSE)]
         elif msg.kind == "abort":
             self.state = "unassociated"
-        return b""
+        return []
 
     def _reply(self, msg: iv.Message, req: iv.PollRequest, now: float) -> bytes:
         self._advance(now)
@@ -210,6 +217,68 @@ class IntelliVueMonitor:
         if corrupt:
             self._corrupt -= 1
         return encode_frame(user_data, corrupt_fcs=corrupt)
+
+
+class IntelliVueModel:
+    """The IntelliVue monitor as a ``drivers.simulator`` device model.
+
+    The generic simulator frames host requests as text lines; IntelliVue is
+    binary, so the simulator hands this model raw bytes through
+    :meth:`receive` (the extra method it looks for). Values come from the
+    simulator's ``VitalState`` (``values``, ``flags``, ``times``,
+    ``sensor_off``); a sensor-off period sends NaN for every numeric.
+
+    Options: ``abort_every`` (simulated seconds between dropped associations),
+    ``utc_offset_h``, ``min_poll_period_s``.
+    """
+
+    period_s: float | None = None
+
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
+        opts = dict(options or {})
+        self.abort_every_s = float(opts["abort_every"]) if opts.get("abort_every") else None
+        self.monitor = IntelliVueMonitor(
+            utc_offset_h=float(opts.get("utc_offset_h", 0.0)),
+            min_poll_period_s=float(opts.get("min_poll_period_s", 1.0)),
+        )
+        self._started: float | None = None
+        self._next_abort: float | None = None
+
+    def emit(self, state: Any, t: float) -> list[bytes]:
+        return []
+
+    def on_reading(self, state: Any, r: Reading, t: float) -> list[bytes]:
+        return []
+
+    def answer(self, request: bytes, state: Any, t: float) -> list[bytes]:
+        return []
+
+    def bad_checksum(self, frame: bytes) -> bytes | None:
+        return corrupt_fcs(frame)
+
+    def receive(self, data: bytes, state: Any, t: float) -> list[bytes]:
+        """Bytes from the host -> frames to send (one item per frame)."""
+        if self._started is None:
+            self._started = self.monitor.start = t
+            if self.abort_every_s:
+                self._next_abort = t + self.abort_every_s
+        values: dict[str, Reading] = {}
+        if not state.sensor_off:
+            for signal, value in state.values.items():
+                if signal in iv.SIGNAL_PHYSIO:
+                    values[signal] = Reading.of(
+                        signal,
+                        value,
+                        time=state.times.get(signal),
+                        flags=state.flags.get(signal, ()),
+                    )
+        self.monitor.values = values
+        out: list[bytes] = []
+        if self._next_abort is not None and self.abort_every_s and t >= self._next_abort:
+            self._next_abort = t + self.abort_every_s
+            log.info("fault: abort")
+            out.append(self.monitor.abort())
+        return out + self.monitor.feed_frames(data, t)
 
 
 def serve(

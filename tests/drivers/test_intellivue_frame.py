@@ -144,3 +144,15 @@ def test_overlong_frame_is_dropped_with_bounded_memory() -> None:
     assert reader.feed(b"\xc0" + b"\x00" * 10_000 + b"\xc1" + encode_frame(b"ok")) == [b"ok"]
     assert reader.rejected["overlong"] == 1
     assert len(reader._body) == 0
+
+
+@given(st.binary(max_size=100))
+def test_corrupt_fcs_spoils_exactly_the_checksum(payload: bytes) -> None:
+    from drivers.intellivue_frame import corrupt_fcs
+
+    bad = corrupt_fcs(encode_frame(payload))
+    assert bad is not None
+    reader = FrameReader()
+    assert reader.feed(bad) == []
+    assert reader.rejected == {"checksum": 1}
+    assert corrupt_fcs(b"\x01\x02") is None
