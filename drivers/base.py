@@ -35,7 +35,9 @@ class Session(Protocol):
     """A device that must be talked to (a session protocol such as IntelliVue).
 
     Pure, like a decoder: the transport writes what the methods return.
-    ``feed(data, now)`` -> (readings, bytes to write); ``on_timer(now)`` ->
+    ``now`` is real (monotonic) seconds for the session's timers; ``stamp`` is
+    the clock's epoch time for readings without their own time.
+    ``feed(data, now, stamp)`` -> (readings, bytes to write); ``on_timer(now)`` ->
     bytes to write, called at least every ``next_timer(now)`` seconds;
     ``reset()`` after (re)opening the port; ``close(now)`` -> bytes to write
     before closing it. ``associated`` is True while data can flow.
@@ -46,7 +48,9 @@ class Session(Protocol):
     @property
     def associated(self) -> bool: ...
 
-    def feed(self, data: bytes, now: float) -> tuple[list[Reading], bytes]: ...
+    def feed(
+        self, data: bytes, now: float, stamp: float | None = None
+    ) -> tuple[list[Reading], bytes]: ...
 
     def on_timer(self, now: float) -> bytes: ...
 

@@ -1063,8 +1063,16 @@ class IntelliVueSession:
     def associated(self) -> bool:
         return self.state == "polling"
 
-    def feed(self, data: bytes, now: float) -> tuple[list[Reading], bytes]:
-        """Bytes from the monitor -> (readings, bytes to write to the monitor)."""
+    def feed(
+        self, data: bytes, now: float, stamp: float | None = None
+    ) -> tuple[list[Reading], bytes]:
+        """Bytes from the monitor -> (readings, bytes to write to the monitor).
+
+        ``now`` drives the timers (real seconds: the monitor's limits are real
+        time); ``stamp`` (default ``now``) is the epoch receive time given to
+        readings without a time of their own. A transport on a sped-up demo
+        clock passes ``time.monotonic()`` and ``clock.now()``.
+        """
         readings: list[Reading] = []
         for user_data in self._frames.feed(data):
             self._last_rx = now
@@ -1073,7 +1081,7 @@ class IntelliVueSession:
             except Malformed:
                 self.rejected["malformed"] += 1
                 continue
-            readings.extend(self._on_message(msg, now))
+            readings.extend(self._on_message(msg, now, now if stamp is None else stamp))
         return readings, self._drain(now)
 
     def on_timer(self, now: float) -> bytes:
@@ -1149,7 +1157,7 @@ class IntelliVueSession:
         return self._drain(now, force=True)
 
     # -- internals
-    def _on_message(self, msg: Message, now: float) -> list[Reading]:
+    def _on_message(self, msg: Message, now: float, stamp: float) -> list[Reading]:
         kind = msg.kind
         if kind == "assoc_accept":
             if self.state == "associating":
@@ -1177,7 +1185,7 @@ class IntelliVueSession:
                     self.poll_interval_s,
                 )
         elif kind == "poll_reply" and msg.reply is not None:
-            return self._numerics.readings(msg.reply, now)
+            return self._numerics.readings(msg.reply, stamp)
         elif kind == "abort":
             self.events["abort_received"] += 1
             log.warning("%s: monitor aborted the association; re-associating", self.source)

@@ -631,3 +631,16 @@ def test_simulator_model_plays_vital_state_and_drops_association() -> None:
     assert len(frames) == 1 and _kinds(frames[0]) == ["poll_reply"]
     assert iv.IntelliVueDecoder("mp", {}).feed(b"".join(frames), t) == []  # all NaN
     assert model.bad_checksum(frames[0]) != frames[0]
+
+
+def test_session_stamps_readings_with_clock_time_and_times_with_now() -> None:
+    s = iv.IntelliVueSession("mp", {})
+    s.on_timer(100.0)  # monotonic seconds
+    s.feed(encode_frame(iv.association_response()), 100.1)
+    s.feed(encode_frame(iv.mds_create_event(2, 1, 0)), 100.2)
+    assert _kinds(s.on_timer(100.3)) == ["poll_request"]
+    readings, _ = s.feed(
+        encode_frame(_reply([iv.numeric_observation(2, "spo2", 95)])), 100.4, stamp=T0
+    )
+    assert [(r.signal, r.time) for r in readings] == [("spo2", T0)]
+    assert s.next_timer(100.4) == pytest.approx(0.8)  # next poll due at 101.2 (monotonic)
