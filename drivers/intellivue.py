@@ -122,8 +122,9 @@ What was checked against which source, and what is inferred
 
 Driving the session (for the transport)
 ---------------------------------------
-:class:`IntelliVueSession` is pure: ``feed(bytes, now) -> (readings, out)``
-and ``on_timer(now) -> out``; write ``out`` to the port. Call ``on_timer`` at
+:class:`IntelliVueSession` is pure: ``feed(bytes, now, stamp) -> (readings,
+out)`` and ``on_timer(now) -> out``; write ``out`` to the port. ``now`` is
+real monotonic seconds (timers), ``stamp`` the clock's epoch time (readings). Call ``on_timer`` at
 least every ``next_timer(now)`` seconds (a 50-100 ms read timeout is fine),
 call ``reset()`` after reopening the port, and ``close(now)`` before closing
 it (returns a release request). :func:`run_session` is a minimal pyserial
