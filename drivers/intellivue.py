@@ -866,7 +866,11 @@ class NumericExtractor:
         self, source: str, options: Mapping[str, Any], rejected: Counter[str] | None = None
     ) -> None:
         self.source = source
-        self.utc_offset_h = float(options.get("utc_offset_h", 0.0))
+        self.utc_offset_h = _number(options, "utc_offset_h", 0.0)
+        if not -14 <= self.utc_offset_h <= 14:
+            raise ValueError(
+                f"intellivue option utc_offset_h must be -14..14, got {self.utc_offset_h}"
+            )
         self.accept_demo_data = _bool(options.get("accept_demo_data", False))
         self.rejected: Counter[str] = Counter() if rejected is None else rejected
         #: Valid values deliberately not turned into readings (demo/test data).
@@ -965,11 +969,18 @@ def _bool(v: Any) -> bool:
     return bool(v)
 
 
-def _positive(options: Mapping[str, Any], key: str, default: float) -> float:
+def _number(options: Mapping[str, Any], key: str, default: float) -> float:
     try:
         value = float(options.get(key, default))
     except (TypeError, ValueError):
         raise ValueError(f"intellivue option {key} must be a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"intellivue option {key} must be a finite number")
+    return value
+
+
+def _positive(options: Mapping[str, Any], key: str, default: float) -> float:
+    value = _number(options, key, default)
     if not value > 0:
         raise ValueError(f"intellivue option {key} must be positive, got {value}")
     return value

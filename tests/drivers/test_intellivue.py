@@ -552,6 +552,12 @@ def test_bad_options_raise() -> None:
         iv.IntelliVueSession("mp", {"poll_interval_s": 0})
     with pytest.raises(ValueError, match="silence_s"):
         iv.IntelliVueSession("mp", {"silence_s": "soon"})
+    with pytest.raises(ValueError, match="utc_offset_h must be a number"):
+        iv.IntelliVueDecoder("mp", {"utc_offset_h": "CET"})
+    with pytest.raises(ValueError, match=r"utc_offset_h must be -14\.\.14"):
+        iv.IntelliVueSession("mp", {"utc_offset_h": 60})
+    with pytest.raises(ValueError, match="keepalive_s must be a finite number"):
+        iv.IntelliVueSession("mp", {"keepalive_s": "inf"})
     with pytest.raises(ValueError, match="longer than poll_interval_s or keepalive_s"):
         iv.IntelliVueSession("mp", {"silence_s": 1, "poll_interval_s": 1})
 
