@@ -25,7 +25,7 @@ Session (host = capleak, "client"; monitor = "server")
    0x40000000, functional units 0, system type client 0x80000000, startup
    mode cold 0x20000000, empty option list, and the supported profiles list
    with ``NOM_POLL_PROFILE_SUPPORT`` (revision 0x80000000, min poll period,
-   MTU rx/tx 1000, bandwidth 0xFFFFFFFF, options 0x60000000) holding
+   MTU rx 2500 / tx 1000, bandwidth 0xFFFFFFFF, options 0x60000000) holding
    ``NOM_ATTR_POLL_PROFILE_EXT`` (options 0x80000000 = 1 s numerics); then a
    16-byte zero presentation trailer). Example (the exact bytes this module
    sends, user data before framing)::
@@ -34,7 +34,7 @@ Session (host = capleak, "client"; monitor = "server")
        01 00 00 a2 80 a0 03 00 00 01 a4 80 30 80 02 01 01 06 04 52 01 00 01 30
        ... (fixed presentation header) ... 01 01 02 01 02 81 48
        80 00 00 00 40 00 00 00 00 00 00 00 80 00 00 00 20 00 00 00 00 00 00 00
-       00 01 00 2c 00 01 00 28 80 00 00 00 00 00 1f 40 00 00 03 e8 00 00 03 e8
+       00 01 00 2c 00 01 00 28 80 00 00 00 00 00 1f 40 00 00 09 c4 00 00 03 e8
        ff ff ff ff 60 00 00 00 00 01 00 0c f0 01 00 08 80 00 00 00 00 00 00 00
        00 x 16
 
@@ -98,6 +98,11 @@ emitted once per measurement (a new time stamp or new values).
 
 What was checked against which source, and what is inferred
 ------------------------------------------------------------
+- The association request, the MDS create event result and the extended poll
+  request are byte-identical to those of a third open C# client (anaesthesia
+  record software, found by code search; repository not identified), apart
+  from the values we choose (poll period, attribute group, ids); the tests
+  use its bytes as fixtures.
 - Checked against two independent implementations (PERSEUS and mindleaving):
   framing, escaping, FCS algorithm, the association request/response/release/
   abort byte layouts, session data, the MDS create event and its result, the
@@ -481,15 +486,23 @@ P_OPT_DYN_CREATE_AND_DELETE = 0x60000000
 
 
 def user_info(
-    system_type: int, min_poll_period_s: float = 1.0, mtu: int = 1000, ext_options: int = 0
+    system_type: int,
+    min_poll_period_s: float = 1.0,
+    mtu_rx: int = 2500,
+    mtu_tx: int = 1000,
+    ext_options: int = 0,
 ) -> bytes:
-    """``MDSEUserInfoStd`` with a poll profile (and its extension)."""
+    """``MDSEUserInfoStd`` with a poll profile (and its extension).
+
+    MTUs as mindleaving and a third C# client send them: receive 2500, transmit
+    1000 (the RS232 maximum).
+    """
     ext = _u32(ext_options or POLL_EXT_PERIOD_NU_1SEC) + attribute_list(())
     profile = (
         _u32(0x80000000)  # POLL_PROFILE_REV_0
         + _u32(relative_time(min_poll_period_s))
-        + _u32(mtu)
-        + _u32(mtu)
+        + _u32(mtu_rx)
+        + _u32(mtu_tx)
         + _u32(0xFFFFFFFF)  # max_bw_tx: no estimation possible
         + _u32(P_OPT_DYN_CREATE_AND_DELETE)
         + attribute_list([(NOM_ATTR_POLL_PROFILE_EXT, ext)])

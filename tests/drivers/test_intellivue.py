@@ -125,6 +125,42 @@ def test_association_request_layout() -> None:
     assert iv.parse_message(req).kind == "assoc_request"
 
 
+# Fixed byte sequences of a third open client (C# anaesthesia-record software found
+# by code search; it talks over LAN, whose user data are the same messages).
+THIRD_CLIENT_ASSOC_REQ = bytes.fromhex(
+    "0d ec 05 08 13 01 00 16 01 02 80 00 14 02 00 02"
+    " c1 dc 31 80 a0 80 80 01 01 00 00 a2 80 a0 03 00 00 01 a4 80 30 80 02 01"
+    " 01 06 04 52 01 00 01 30 80 06 02 51 01 00 00 00 00 30 80 02 01 02 06 0c"
+    " 2a 86 48 ce 14 02 01 00 00 00 01 01 30 80 06 0c 2a 86 48 ce 14 02 01 00"
+    " 00 00 02 01 00 00 00 00 00 00 61 80 30 80 02 01 01 a0 80 60 80 a1 80 06"
+    " 0c 2a 86 48 ce 14 02 01 00 00 00 03 01 00 00 be 80 28 80 06 0c 2a 86 48"
+    " ce 14 02 01 00 00 00 01 01 02 01 02 81"
+    " 48 80 00 00 00 40 00 00 00 00 00 00 00 80 00 00 00 20 00 00 00 00 00 00 00"
+    " 00 01 00 2c 00 01 00 28 80 00 00 00 00 00 09 c4 00 00 09 c4 00 00 03 e8"
+    " ff ff ff ff 60 00 00 00 00 01 00 0c f0 01 00 08 80 00 00 00 00 00 00 00"
+    " 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"
+)
+THIRD_CLIENT_EVENT_RESULT = bytes.fromhex(
+    "e1 00 00 02 00 02 00 14 00 01 00 01 00 0e 00 21 00 00 00 00 00 48 47 00 0d 06 00 00"
+)
+THIRD_CLIENT_EXT_POLL = bytes.fromhex(
+    "e1 00 00 02 00 01 00 20 00 01 00 07 00 1a 00 21 00 00 00 00 00 00 00 00"
+    " f1 3b 00 0c 00 01 00 01 00 06 08 03 00 00 00 00"
+)
+
+
+def test_messages_match_a_third_clients_bytes() -> None:
+    # its min poll period is 2500 ticks of 1/8 ms; its poll asks for group 0x0803
+    assert iv.association_request(min_poll_period_s=2500 / 8000) == THIRD_CLIENT_ASSOC_REQ
+    event = iv.parse_message(iv.mds_create_event(2, 1, 0x00484700))
+    result = iv.mds_create_result(2, event.invoke_id, event.managed_object, event.event_time)
+    assert result == THIRD_CLIENT_EVENT_RESULT
+    assert iv.extended_poll_request(2, 1, 1, attr_group=0x0803) == THIRD_CLIENT_EXT_POLL
+    assert iv.parse_message(THIRD_CLIENT_EXT_POLL).request == iv.PollRequest(
+        iv.NOM_ACT_POLL_MDIB_DATA_EXT, 1, iv.NOM_MOC_VMO_METRIC_NU, 0x0803, None
+    )
+
+
 def test_fixed_association_control_messages() -> None:
     assert iv.parse_message(iv.ABORT).kind == "abort"
     assert iv.parse_message(iv.RELEASE_REQUEST).kind == "release_request"
