@@ -686,3 +686,23 @@ def test_session_stamps_readings_with_clock_time_and_times_with_now() -> None:
     )
     assert [(r.signal, r.time) for r in readings] == [("spo2", T0)]
     assert s.next_timer(100.4) == pytest.approx(0.8)  # next poll due at 101.2 (monotonic)
+
+
+def test_poll_reply_offsets_as_the_third_client_reads_them() -> None:
+    # It reads a linked (ROLRS) extended poll reply at fixed offsets: the poll
+    # info list count at 48, the first context's object count at 54, the first
+    # object's attribute count at 60, the first attribute at 64 with
+    # NuObsValue physio id at +4, state at +6 and FLOAT at +10.
+    obs = [iv.numeric_observation(2, "spo2", 97)]
+    reply = iv.poll_reply(2, 1, 1, obs, linked_state=1, linked_count=1)
+    assert reply[4:6] == b"\x00\x05"
+    assert reply[48:50] == b"\x00\x01"
+    assert reply[54:56] == b"\x00\x01"
+    attrs = dict(obs[0].attributes)
+    assert reply[60:62] == struct.pack(">H", len(attrs))
+    first = 64
+    assert reply[first : first + 2] == struct.pack(">H", next(iter(attrs)))
+    at = reply.index(struct.pack(">HH", iv.NOM_ATTR_NU_VAL_OBS, 10))
+    assert reply[at + 4 : at + 6] == struct.pack(">H", iv.NOM_PULS_OXIM_SAT_O2)
+    assert reply[at + 6 : at + 8] == b"\x00\x00"
+    assert iv.decode_float(int.from_bytes(reply[at + 10 : at + 14], "big")) == 97.0
