@@ -14,6 +14,8 @@ encoder (python-can's ``virtual`` interface and player, ``shared/docs/style.md``
   carries ``unstable``).
 - ``mt-sics``: answers each ``S``/``SI`` poll with the latest weight (``S I``
   before the first one or while the sensor is off).
+- ``nellcor-n595``: a data line every 2 s, headings every 25 lines; flags
+  become status codes (SD, SO, MO, PS).
 
 Ports (:func:`open_endpoint`): ``pty`` creates a pseudo-terminal (the device
 end is its slave path, which the agent opens; the simulator holds the master),
@@ -50,7 +52,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from drivers import accutorr, ad_scale, masimo_ascii, mt_sics, nonin_df2
+from drivers import accutorr, ad_scale, masimo_ascii, mt_sics, nellcor_n595, nonin_df2
 from drivers.framing import LineFramer
 from edge.clock import Clock
 from edge.vocabulary import Flag, Reading
@@ -233,12 +235,34 @@ class MtSicsModel(_Model):
         return [mt_sics.encode(mt_sics.SicsAnswer(status, round(weight, 2)))]
 
 
+class NellcorModel(_Model):
+    period_s = 2.0
+
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
+        super().__init__(options)
+        self._lines = 0
+
+    def emit(self, state: VitalState, t: float) -> list[bytes]:
+        out = [nellcor_n595.encode_heading()] if self._lines % 25 == 0 else []
+        self._lines += 1
+        spo2, pulse = _round(state.get("spo2")), _round(state.get("pulse"))
+        line = nellcor_n595.NellcorLine(
+            time=math.floor(t),
+            spo2=None if spo2 is None else min(max(spo2, 0), 100),
+            pulse=None if pulse is None else min(max(pulse, 0), 400),
+            pa=None if spo2 is None else 120,
+            status=nellcor_n595.status_for(state.all_flags("spo2", "pulse")),
+        )
+        return [*out, nellcor_n595.encode(line)]
+
+
 MODELS: Mapping[str, Callable[[Mapping[str, str]], DeviceModel]] = {
     "masimo-ascii": MasimoModel,
     "nonin-df2": NoninModel,
     "accutorr": AccutorrModel,
     "ad-scale": AdScaleModel,
     "mt-sics": MtSicsModel,
+    "nellcor-n595": NellcorModel,
 }
 
 

@@ -55,6 +55,7 @@ CASES = [
     ("nonin-df2", "spo2=93,pulse=88", {}, {"spo2": 93.0, "pulse": 88.0}),
     ("ad-scale", "weight=70.25/1s", {}, {"weight": 70.25}),
     ("mt-sics", "weight=72.5", {"poll_interval_s": 0.3}, {"weight": 72.5}),
+    ("nellcor-n595", "spo2=94,pulse=101", {}, {"spo2": 94.0, "pulse": 101.0}),
 ]
 
 
@@ -62,7 +63,8 @@ CASES = [
 def test_simulator_to_readings_over_a_pty(
     simulator: Callable[..., SimProcess], driver: str, scenario: str, cfg: dict, want: dict
 ) -> None:
-    sim = simulator("--device", driver, "--port", "pty", "--scenario", scenario)
+    speed = "4" if driver == "nellcor-n595" else "1"  # a line every 2 s: run faster
+    sim = simulator("--device", driver, "--port", "pty", "--scenario", scenario, "--speed", speed)
     sink = Sink()
     link = link_for(sim.path, driver, sink, **cfg).start()
     try:
@@ -196,3 +198,15 @@ def test_missing_port_goes_offline_then_online_when_it_appears(tmp_path: Path, s
     finally:
         link.stop()
     assert sink.states() == [False, True]
+
+
+def test_port_without_file_descriptor_polls_and_reads() -> None:
+    """loop:// has no fileno: the fallback read path. Polls echo back as (malformed) answers."""
+    sink = Sink()
+    link = link_for("loop://", "mt-sics", sink, poll_interval_s=0.2).start()
+    try:
+        wait_for(lambda: link.decoder.rejected["malformed"] >= 2, 10, message="echoed polls")
+    finally:
+        link.stop()
+    assert not link.alive
+    assert link.bytes_in >= 6 and sink.states() == [True] and sink.readings == []
