@@ -16,7 +16,9 @@ in time order; each reading becomes current once the clock passes its time.
 Reading flags map back to measurement state bits.
 
 Faults: :meth:`IntelliVueMonitor.abort` (drops the association with an abort
-frame), :meth:`~IntelliVueMonitor.corrupt_next` (frames with a bad FCS),
+frame), :meth:`~IntelliVueMonitor.release` (a release request),
+:meth:`~IntelliVueMonitor.refuse_next` (refuses associations),
+:meth:`~IntelliVueMonitor.corrupt_next` (frames with a bad FCS),
 :meth:`~IntelliVueMonitor.silence` (no answers for a while).
 
 Run it on a pseudo-terminal::
@@ -89,6 +91,7 @@ class IntelliVueMonitor:
         self._frames = FrameReader()
         self.rejected = self._frames.rejected
         self._corrupt = 0
+        self._refuse = 0
         self._silent_until = float("-inf")
         self._invoke = count(1)
         #: What the monitor saw, by message kind (assoc_request, poll_request, ...).
@@ -99,6 +102,15 @@ class IntelliVueMonitor:
         """Drop the association: an abort frame, then unassociated."""
         self.state = "unassociated"
         return self._frame(iv.ABORT)
+
+    def release(self) -> bytes:
+        """End the association politely: a release request (the host answers it)."""
+        self.state = "unassociated"
+        return self._frame(iv.RELEASE_REQUEST)
+
+    def refuse_next(self, times: int = 1) -> None:
+        """Refuse the next ``times`` association requests."""
+        self._refuse += times
 
     def corrupt_next(self, frames: int = 1) -> None:
         """Send the next ``frames`` frames with a corrupt FCS."""
@@ -134,6 +146,10 @@ class IntelliVueMonitor:
 
     def _answer(self, msg: iv.Message, now: float) -> list[bytes]:
         if msg.kind == "assoc_request":
+            if self._refuse > 0:
+                self._refuse -= 1
+                self.state = "unassociated"
+                return [self._frame(iv.REFUSE)]
             self.state = "awaiting_result"
             return [
                 self._frame(iv.association_response(self.min_poll_period_s)),

@@ -706,3 +706,46 @@ def test_poll_reply_offsets_as_the_third_client_reads_them() -> None:
     assert reply[at + 4 : at + 6] == struct.pack(">H", iv.NOM_PULS_OXIM_SAT_O2)
     assert reply[at + 6 : at + 8] == b"\x00\x00"
     assert iv.decode_float(int.from_bytes(reply[at + 10 : at + 14], "big")) == 97.0
+
+
+def test_random_faults_for_an_hour_the_session_always_recovers() -> None:
+    """One simulated hour, a random fault every 20-60 s; pure, on a hand clock."""
+    import random
+
+    rng = random.Random(7)
+    b = Bench(reassociate_delay_s=1, association_timeout_s=2, silence_s=4)
+    faults: list[tuple[float, str]] = []
+    next_fault = T0 + 20
+    checked = 0
+    while b.t < T0 + 3600:
+        if b.t >= next_fault:
+            if not faults or b.t - faults[-1][0] >= 25:
+                # the previous fault is over within 25 s: associated and polling again
+                assert b.session.state == "polling", (faults[-3:], dict(b.session.events))
+                checked += 1
+            kind = rng.choice(["abort", "release", "refuse", "corrupt", "silence", "garbage"])
+            faults.append((b.t, kind))
+            if kind == "abort":
+                b.inject(b.monitor.abort())
+            elif kind == "release":
+                b.inject(b.monitor.release())
+            elif kind == "refuse":
+                b.monitor.refuse_next(2)
+                b.inject(b.monitor.abort())
+            elif kind == "corrupt":
+                b.monitor.corrupt_next(rng.randint(1, 3))
+            elif kind == "silence":
+                b.monitor.silence(b.t, rng.uniform(1, 15))
+            else:
+                b.inject(bytes(rng.randrange(256) for _ in range(rng.randint(1, 300))))
+            next_fault = b.t + rng.uniform(20, 60)
+        b.step(0.05)
+    assert b.session.state == "polling"
+    assert checked >= 50
+    kinds = {k for _, k in faults}
+    assert kinds == {"abort", "release", "refuse", "corrupt", "silence", "garbage"}
+    # the monitor's frame-rate limit held for the whole hour
+    times = [t for t, out in b.to_monitor for _ in _frames(out)]
+    assert all(times[i + 4] - times[i] >= iv.FRAME_WINDOW_S - 1e-9 for i in range(len(times) - 4))
+    spo2 = [r.time for r in b.readings if r.signal == "spo2"]
+    assert len(spo2) > 3000  # of 3600 polls, minus the outages
