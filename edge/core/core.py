@@ -39,6 +39,7 @@ from edge.core.outputs import Output, SignalTrend, TrendSummary
 from edge.core.trend import ExpAverage, LocalLinearTrend, MinuteMean
 from edge.core.validation import (
     FAULT_FLAGS,
+    NIBP_SIGNALS,
     PLAUSIBLE,
     SENSOR_OFF_FLAGS,
     NibpAssembler,
@@ -50,9 +51,9 @@ from edge.vocabulary import Alert, AlertCode, Reading, parse_time
 #: Trend model parameters per signal: q (units^2/h^3), r (units^2), slope prior
 #: variance ((units/h)^2), restart after a gap (h). See docs/core.md, "Trends".
 TREND_MODELS: dict[str, tuple[float, float, float, float]] = {
-    "sbp": (0.3, 64.0, 4.0, 12.0),
-    "map": (0.2, 36.0, 2.0, 12.0),
-    "dbp": (0.2, 36.0, 2.0, 12.0),
+    "sbp": (2.0, 49.0, 4.0, 12.0),
+    "map": (1.2, 27.0, 2.0, 12.0),
+    "dbp": (1.2, 27.0, 2.0, 12.0),
     "spo2": (0.5, 1.0, 4.0, 2.0),
     "pulse": (20.0, 16.0, 100.0, 2.0),
     "weight": (0.002, 0.09, 0.01, 96.0),
@@ -97,7 +98,8 @@ class Core:
             },
         )
         self.trend = {
-            s: LocalLinearTrend(q, r, prior, gap) for s, (q, r, prior, gap) in TREND_MODELS.items()
+            s: LocalLinearTrend(q, r, prior, gap, cusum_h=4.0 if s in NIBP_SIGNALS else None)
+            for s, (q, r, prior, gap) in TREND_MODELS.items()
         }
         self._last: dict[str, float] = dict.fromkeys(PLAUSIBLE, -math.inf)
         self.now = -math.inf
@@ -181,6 +183,12 @@ class Core:
         if _MIN_TIME < now < _MAX_TIME:
             self.now = max(self.now, now)
             self._timed(now, out)
+        return out
+
+    def flush(self) -> list[Output]:
+        """Close an open NIBP cycle now (end of a stream): its alerts carry its own time."""
+        out: list[Output] = []
+        self._close_nibp(out)
         return out
 
     def dose(self, time: float) -> list[Output]:
@@ -310,9 +318,9 @@ class Core:
         if t <= last:
             self._stale("spo2", t, last)
             return
-        self._last["spo2"] = t
         if r.flags and self._flagged(r, t, out):
             return
+        self._last["spo2"] = t
         if self._off_since:
             self._sensor_on(r.source, t, out)
         v = r.value
@@ -387,9 +395,9 @@ class Core:
         if t <= last:
             self._stale("pulse", t, last)
             return
-        self._last["pulse"] = t
         if r.flags and self._flagged(r, t, out):
             return
+        self._last["pulse"] = t
         v = r.value
         if not 20.0 <= v <= 300.0:
             self.rejected.count("pulse", "implausible")
@@ -586,9 +594,9 @@ class Core:
         if t <= last:
             self._stale("weight", t, last)
             return
-        self._last["weight"] = t
         if r.flags and self._flagged(r, t, out):
             return
+        self._last["weight"] = t
         v = r.value
         if not 2.0 <= v <= 400.0:
             self.rejected.count("weight", "implausible")
