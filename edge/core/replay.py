@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from edge.core.core import Core
 from edge.core.outputs import Output
-from edge.vocabulary import FLAGS, SIGNALS, Alert, Reading, parse_time
+from edge.vocabulary import FLAGS, SIGNALS, UNIT_OF, Alert, Reading, parse_time
 
 #: The device a replayed reading is attributed to (NIBP parts must share one).
 REPLAY_SOURCES = {
@@ -62,61 +62,82 @@ class BadRow:
     message: str
 
 
-def _parse_row(cols: dict[str, str], line: int) -> Reading | Dose | BadRow:
-    text_time = cols.get("time", "").strip()
+_NO_FLAGS: frozenset[str] = frozenset()
+
+
+def _parse_row(
+    text_time: str, signal: str, text_value: str, text_flags: str, line: int
+) -> Reading | Dose | BadRow:
     try:
-        t = parse_time(text_time)
-    except ValueError as e:
-        return BadRow(
-            line,
-            f"time {text_time!r} is not ISO 8601 with a zone or epoch seconds"
-            + (f" ({e})" if "zone" in str(e) else ""),
-        )
+        t = float(text_time)
+    except ValueError:
+        try:
+            t = parse_time(text_time)
+        except ValueError as e:
+            why = f" ({e})" if "zone" in str(e) else ""
+            return BadRow(
+                line,
+                f"time {text_time.strip()!r} is not ISO 8601 with a zone or epoch seconds{why}",
+            )
     if not math.isfinite(t):
-        return BadRow(line, f"time {text_time!r} is not finite")
-    signal = cols.get("signal", "").strip()
+        return BadRow(line, f"time {text_time.strip()!r} is not finite")
+    signal = signal.strip()
     if signal == "dose":
         return Dose(line, t)
-    if signal not in SIGNALS:
+    unit = UNIT_OF.get(signal)
+    if unit is None:
         return BadRow(line, f"unknown signal {signal!r}; known: {', '.join(sorted(SIGNALS))}, dose")
-    text_value = cols.get("value", "").strip()
     try:
         value = float(text_value)
     except ValueError:
-        return BadRow(line, f"value {text_value!r} is not a number")
+        return BadRow(line, f"value {text_value.strip()!r} is not a number")
     if not math.isfinite(value):
-        return BadRow(line, f"value {text_value!r} is not finite")
-    flags = [f.strip() for f in cols.get("flags", "").split(";") if f.strip()]
-    unknown = [f for f in flags if f not in FLAGS]
-    if unknown:
-        return BadRow(line, f"unknown flag(s) {unknown}; known: {', '.join(sorted(FLAGS))}")
-    return Reading.of(signal, value, time=t, source=REPLAY_SOURCES[signal], flags=flags)
+        return BadRow(line, f"value {text_value.strip()!r} is not finite")
+    flags = _NO_FLAGS
+    if text_flags and not text_flags.isspace():
+        names = [f.strip() for f in text_flags.split(";") if f.strip()]
+        unknown = [f for f in names if f not in FLAGS]
+        if unknown:
+            return BadRow(line, f"unknown flag(s) {unknown}; known: {', '.join(sorted(FLAGS))}")
+        flags = frozenset(names)
+    return Reading(t, signal, value, unit, REPLAY_SOURCES[signal], flags)
 
 
 def read_replay(lines: Iterable[str]) -> Iterator[Reading | Dose | BadRow]:
     """Parse replay CSV text (an iterable of lines, e.g. an open file)."""
     reader = csv.reader(lines)
     columns: list[str] | None = None
+    it = isg = iv = 0
+    ifl = -1
+    width = 0
     for row in reader:
-        line = reader.line_num
-        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+        if not row or row[0].lstrip().startswith("#") or all(not c.strip() for c in row):
             continue
+        line = reader.line_num
         if columns is None:
             names = [c.strip().lower() for c in row]
-            if {"time", "signal", "value"} <= set(names):
-                columns = names
+            header = {"time", "signal", "value"} <= set(names)
+            columns = names if header else ["time", "signal", "value", "flags"]
+            it, isg, iv = (columns.index(c) for c in ("time", "signal", "value"))
+            ifl = columns.index("flags") if "flags" in columns else -1
+            width = len(columns)
+            if header:
                 continue
-            columns = ["time", "signal", "value", "flags"]
             yield BadRow(
                 line,
                 "no header: expected 'time,signal,value[,flags]'; reading columns in that order",
             )
-        if len(row) > len(columns) or len(row) < 2:
-            yield BadRow(
-                line, f"expected {len(columns)} columns ({','.join(columns)}), got {len(row)}"
-            )
+        n = len(row)
+        if n > width or n <= max(it, isg):
+            yield BadRow(line, f"expected {width} columns ({','.join(columns)}), got {n}")
             continue
-        yield _parse_row(dict(zip(columns, row, strict=False)), line)
+        yield _parse_row(
+            row[it],
+            row[isg],
+            row[iv] if iv < n else "",
+            row[ifl] if 0 <= ifl < n else "",
+            line,
+        )
 
 
 def iter_replay(
