@@ -104,6 +104,7 @@ class Core:
         self._last: dict[str, float] = dict.fromkeys(PLAUSIBLE, -math.inf)
         self.now = -math.inf
         self._next_timed = -math.inf
+        self._baseline_close = -math.inf
         # SpO2 / pulse
         self._spo2_filter = SpO2ArtifactFilter(th.spo2_fast_drop_pct, th.spo2_confirm_s)
         self._sat = SatSeconds(th.hold_spo2_pct, th.satseconds_limit)
@@ -198,6 +199,7 @@ class Core:
             return out
         self.schedule.dose(time)
         self._baselines.dose_given(time)
+        self._baseline_close = -math.inf
         hold = self.conditions[AlertCode.DOSE_HOLD_ADVISED]
         if hold.active:
             self._hold_until = math.inf
@@ -288,6 +290,9 @@ class Core:
 
     def _timed(self, t: float, out: list[Output]) -> None:
         self._next_timed = t + 1.0
+        if t >= self._baseline_close:
+            self._baselines.close_due(t)
+            self._baseline_close = self._baselines.next_close
         if self._nibp.open and t > self._nibp.time:
             self._close_nibp(out)
         th = self.th

@@ -168,9 +168,15 @@ def test_baselines_config_command_learned() -> None:
     b = Baselines(learn_h=1.0, configured={"weight": 70.0, "sbp": None})
     assert b.get("weight").source == "config"
     b.observe("sbp", T0, 120.0)
-    b.dose_given(T0 + 1800.0)  # first dose ends learning early
-    learned = b.observe("sbp", T0 + 1900.0, 100.0)
-    assert learned is not None and learned.value == 120.0 and learned.source == "learned"
+    b.observe("map", T0 + 600.0, 90.0)
+    assert b.next_close == T0 + 3600.0
+    b.dose_given(T0 + 1800.0)  # the first dose ends learning at once
+    assert b.get("sbp").value == 120.0 and b.get("sbp").source == "learned"
+    assert b.observe("sbp", T0 + 1900.0, 100.0) is None  # learned: later values do not move it
+    assert b.get("sbp").value == 120.0
+    # no value before the first dose: the first one after it is the baseline
+    late = b.observe("spo2", T0 + 2000.0, 97.0)
+    assert late is not None and (late.value, late.n) == (97.0, 1)
     assert b.set("weight", 71.5, T0).source == "command"
     assert b.as_dict()["weight"]["value"] == 71.5
     with pytest.raises(ValueError):
