@@ -61,6 +61,8 @@ TREND_MODELS: dict[str, tuple[float, float, float, float]] = {
 
 #: Readings with times outside this range (epoch s) cannot be real.
 _MIN_TIME, _MAX_TIME = 0.0, 1.0e10
+#: Consecutive late readings after which a signal follows a timeline that moved back.
+_STALE_RESET = {"spo2": 60, "pulse": 60, "pi": 60, "nibp": 9, "weight": 3}
 #: At most this many devices are tracked for sensor_off.
 _MAX_SOURCES = 16
 _CLS_DOMAINS = {
@@ -102,6 +104,7 @@ class Core:
             for s, (q, r, prior, gap) in TREND_MODELS.items()
         }
         self._last: dict[str, float] = dict.fromkeys(PLAUSIBLE, -math.inf)
+        self._stale_run: dict[str, int] = {}
         self.now = -math.inf
         self._next_timed = -math.inf
         self._baseline_close = -math.inf
@@ -285,8 +288,32 @@ class Core:
         ):
             self._eval_cls(alert.time, out)
 
-    def _stale(self, signal: str, t: float, last: float) -> None:
-        self.rejected.count(signal, "duplicate" if t == last else "stale")
+    def _stale(self, signal: str, t: float, last: float) -> bool:
+        """Count a reading not newer than the last one of its signal; True to use it anyway.
+
+        A run of consecutive late readings means the timeline itself moved back
+        (a device clock corrected after a glitch into the future): after
+        :data:`_STALE_RESET` of them the signal follows the new timeline.
+        """
+        if t == last:
+            self.rejected.count(signal, "duplicate")
+            return False
+        key = "nibp" if signal in NIBP_SIGNALS else signal
+        run = self._stale_run.get(key, 0) + 1
+        if run < _STALE_RESET[key]:
+            self._stale_run[key] = run
+            self.rejected.count(signal, "stale")
+            return False
+        self._stale_run[key] = 0
+        self.rejected.count(signal, "timeline_reset")
+        if key == "nibp":
+            self._last_cycle_time = -math.inf
+        else:
+            self._last[key] = -math.inf
+        if t < self.now:
+            self.now = t
+            self._next_timed = t
+        return True
 
     def _timed(self, t: float, out: list[Output]) -> None:
         self._next_timed = t + 1.0
@@ -321,8 +348,10 @@ class Core:
     def _on_spo2(self, r: Reading, t: float, out: list[Output]) -> None:
         last = self._last["spo2"]
         if t <= last:
-            self._stale("spo2", t, last)
-            return
+            if not self._stale("spo2", t, last):
+                return
+        elif self._stale_run:
+            self._stale_run.pop("spo2", None)
         if r.flags and self._flagged(r, t, out):
             return
         self._last["spo2"] = t
@@ -398,8 +427,10 @@ class Core:
     def _on_pulse(self, r: Reading, t: float, out: list[Output]) -> None:
         last = self._last["pulse"]
         if t <= last:
-            self._stale("pulse", t, last)
-            return
+            if not self._stale("pulse", t, last):
+                return
+        elif self._stale_run:
+            self._stale_run.pop("pulse", None)
         if r.flags and self._flagged(r, t, out):
             return
         self._last["pulse"] = t
@@ -477,8 +508,10 @@ class Core:
         if not asm.open:
             last = self._last_cycle_time
             if t <= last:
-                self._stale(r.signal, t, last)
-                return
+                if not self._stale(r.signal, t, last):
+                    return
+            elif self._stale_run:
+                self._stale_run.pop("nibp", None)
         if self._off_since and not (r.flags and not r.flags.isdisjoint(SENSOR_OFF_FLAGS)):
             self._sensor_on(r.source, t, out)
         asm.add(r)
@@ -597,8 +630,10 @@ class Core:
     def _on_weight(self, r: Reading, t: float, out: list[Output]) -> None:
         last = self._last["weight"]
         if t <= last:
-            self._stale("weight", t, last)
-            return
+            if not self._stale("weight", t, last):
+                return
+        elif self._stale_run:
+            self._stale_run.pop("weight", None)
         if r.flags and self._flagged(r, t, out):
             return
         self._last["weight"] = t

@@ -434,3 +434,13 @@ def test_memory_does_not_grow_with_stream_length() -> None:
 
 def test_time_zero_origin_is_days_long() -> None:
     assert DAY == 86400.0
+
+
+def test_a_clock_glitch_into_the_future_does_not_block_a_signal_for_ever() -> None:
+    core = make_core()
+    run(core, spo2_stream([97.0] * 10))
+    core.update(Reading.of("spo2", 97, time=T0 + 365 * DAY, source="spo2"))  # glitch
+    out = run(core, spo2_stream([97.0] * 100 + [94.0, 91.0] + [85.0] * 60, start=T0 + 10))
+    assert core.rejected["spo2:stale"] == 59
+    assert core.rejected["spo2:timeline_reset"] == 1
+    assert alerts(out, "desaturation"), "the signal is followed again after the reset"
