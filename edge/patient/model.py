@@ -37,7 +37,8 @@ Building blocks and calibration anchors are in ``shared/docs/signal-processing.m
 - **Fluid protocol** (Betof Warner 2024): a BP target; NIBP below it gives a
   500 mL bolus over 30 min and a recheck at 30 min; after 6 boluses in 24 h with
   SBP still below target a pressor starts if the patient's protocol allows it.
-  The protocol acts on *measured* NIBP (``nibp_plan``), as a ward does.
+  The protocol acts on *measured* NIBP, as a ward does. Oxygen by nasal
+  cannula starts when SpO2 stays below 92 % for 10 min and adds 25 mmHg PaO2 (GUESS).
 
 Every number marked GUESS is a modelling choice, not a published value.
 The model never looks at the detector under evaluation.
@@ -124,30 +125,30 @@ _CLASS_RANGES: dict[str, dict[str, tuple[float, float]]] = {
     "none": {
         "perm_gain": (0.0, 0.15),
         "sigma_drop": (0.0, 0.02),
-        "vaso_gain": (0.0, 0.05),
+        "vaso_gain": (0.0, 0.08),
         "lung_frac": (0.01, 0.04),
-        "renal_il2": (0.0, 0.15),
+        "renal_il2": (0.1, 0.3),
     },
     "mild": {
         "perm_gain": (0.4, 1.2),
         "sigma_drop": (0.03, 0.1),
-        "vaso_gain": (0.03, 0.09),
+        "vaso_gain": (0.08, 0.2),
         "lung_frac": (0.02, 0.05),
-        "renal_il2": (0.1, 0.35),
+        "renal_il2": (0.3, 0.5),
     },
     "moderate": {
         "perm_gain": (1.2, 3.0),
         "sigma_drop": (0.08, 0.2),
-        "vaso_gain": (0.11, 0.21),
+        "vaso_gain": (0.2, 0.38),
         "lung_frac": (0.03, 0.08),
-        "renal_il2": (0.3, 0.6),
+        "renal_il2": (0.45, 0.7),
     },
     "severe": {
         "perm_gain": (2.5, 5.0),
         "sigma_drop": (0.15, 0.3),
-        "vaso_gain": (0.17, 0.28),
+        "vaso_gain": (0.32, 0.5),
         "lung_frac": (0.05, 0.11),
-        "renal_il2": (0.5, 0.8),
+        "renal_il2": (0.6, 0.85),
     },
 }
 
@@ -165,7 +166,7 @@ def draw_params(severity: str, rng: np.random.Generator) -> PatientParams:
     # Some leakers gain weight without hypotension: strong leak, little vasodilation (GUESS 25 %).
     if severity in ("moderate", "severe") and rng.random() < 0.25:
         subtype = "weight_without_hypotension"
-        values["vaso_gain"] = _u(rng, 0.0, 0.04)
+        values["vaso_gain"] = _u(rng, 0.0, 0.08)
         values["perm_gain"] = _u(rng, 4.0, 9.0)
         values["lung_frac"] = _u(rng, 0.01, 0.03)
         values["renal_il2"] = _u(rng, 0.6, 0.85)
@@ -203,6 +204,8 @@ FEVER_TAU_MIN = 100.0
 BOLUS_L = 0.5
 BOLUS_MIN = 30.0
 MAX_BOLUSES_24H = 6
+O2_START_SPO2 = 92.0  # supplemental oxygen started below this for 10 min (GUESS)
+O2_PAO2_GAIN = 25.0  # PaO2 gain on 3-4 L/min nasal cannula, mmHg (GUESS)
 PRESSOR_EFFECT = 0.15  # fraction of baseline SBP restored by phenylephrine (GUESS)
 DOSE_INTERVAL_H = 8.0
 MAX_DOSES = 14
@@ -230,6 +233,7 @@ class Trajectory:
     evlwi: np.ndarray
     activation: np.ndarray
     pressor: np.ndarray  # bool
+    oxygen: np.ndarray  # bool: supplemental oxygen running
     doses_given: list[float] = field(default_factory=list)
     doses_held: list[float] = field(default_factory=list)
     boluses: list[float] = field(default_factory=list)
@@ -310,6 +314,9 @@ def simulate(
         )
     }
     press = np.zeros(n, dtype=bool)
+    o2 = np.zeros(n, dtype=bool)
+    oxygen = False
+    low_spo2_min = 0.0
     traj_nibp: list[tuple[float, float, float, float, str]] = []
     given: list[float] = []
     held_list: list[float] = []
@@ -329,13 +336,13 @@ def simulate(
         mean_ap = dbp + (sbp - dbp) / 3.0
         temp = 37.0 + p.fever_gain * fever / 0.45  # single-dose peak of fever ~0.45
         hr = (
-            p.hr0 * (1.0 + 1.5 * max(deficit, 0.0) + 2.0 * vaso * p.baro)
+            p.hr0 * (1.0 + 1.5 * max(deficit, 0.0) + 1.5 * vaso * p.baro)
             + 10.0 * (temp - 37.0)
             + 0.5 * circ
             + ou_x["hr"]
         )
         evlwi = 7.0 + p.lung_frac * max(vi - vi0, 0.0) * 1000.0 / w0
-        pao2 = pao2_0 - 7.0 * max(evlwi - 7.0, 0.0)
+        pao2 = pao2_0 - 7.0 * max(evlwi - 7.0, 0.0) + (O2_PAO2_GAIN if oxygen else 0.0)
         spo2 = min(100.0, severinghaus(pao2) + ou_x["spo2"])
         weight = w0 + (vp + vi - vp0 - vi0)
         arr["sbp"][i], arr["dbp"][i], arr["map"][i] = sbp, dbp, mean_ap
@@ -345,6 +352,11 @@ def simulate(
         arr["alb"][i] = 3.6 * (qp / vp) / cp0
         arr["evlwi"][i], arr["act"][i] = evlwi, act
         press[i] = pressor
+        o2[i] = oxygen
+        # Oxygen by nasal cannula once SpO2 stays below 92 % for 10 min (GUESS).
+        low_spo2_min = low_spo2_min + dt if spo2 < O2_START_SPO2 else 0.0
+        if low_spo2_min >= 10.0:
+            oxygen = True
 
         # --- the ward: NIBP cycles and the fluid protocol --------------------
         if tmin >= next_nibp:
@@ -452,6 +464,7 @@ def simulate(
         evlwi=arr["evlwi"],
         activation=arr["act"],
         pressor=press,
+        oxygen=o2,
         doses_given=given,
         doses_held=held_list,
         boluses=[b * 60.0 for b in bolus_times],

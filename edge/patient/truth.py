@@ -17,7 +17,7 @@ Severity is the *outcome* class (the drawn class is kept alongside), GUESSED:
 - ``mild``: no hold criterion, but a leak sign (onset);
 - ``none``: neither.
 
-**Onset** is the first leak sign: weight gain >= 5 %, SBP <= 80 % of baseline
+**Onset** is the first leak sign: weight gain >= 3 %, SBP <= 85 % of baseline
 for 30 min, or SpO2 three or more points below baseline for 30 min (GUESS), and
 never later than the first hold criterion. Alerts before it count as false.
 """
@@ -65,8 +65,8 @@ def ground_truth(traj: Trajectory) -> dict[str, Any]:
     first = min(met.values()) if met else None
     first_name = min(met, key=lambda k: met[k]) if met else None
     signs = [
-        first_sustained(t, traj.weight >= 1.05 * w0, 0.0),
-        first_sustained(t, traj.sbp <= 0.8 * p.sbp0, ONSET_SUSTAIN_MIN),
+        first_sustained(t, traj.weight >= 1.03 * w0, 0.0),
+        first_sustained(t, traj.sbp <= 0.85 * p.sbp0, ONSET_SUSTAIN_MIN),
         first_sustained(t, traj.spo2 <= p.spo2_0 - 3.0, ONSET_SUSTAIN_MIN),
     ]
     onset_candidates = [s for s in signs if s is not None]
@@ -98,6 +98,7 @@ def ground_truth(traj: Trajectory) -> dict[str, Any]:
         "doses_held_s": list(traj.doses_held),
         "boluses_s": list(traj.boluses),
         "pressor_used": bool(traj.pressor.any()),
+        "oxygen_used": bool(traj.oxygen.any()),
         "fluid_given_l": round(float(traj.fluid_in[-1]), 2),
         "max_weight_gain_pct": round(100.0 * (float(traj.weight.max()) / w0 - 1.0), 2),
         "min_sbp": round(float(traj.sbp.min()), 1),

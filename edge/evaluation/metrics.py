@@ -1,0 +1,102 @@
+"""Detection-quality metrics on a cohort (``shared/docs/signal-processing.md``,
+"Evaluating a detector on streams").
+
+Definitions (the windows are GUESSES, stated so results can be read):
+
+- **Event**: a moderate or severe patient's first hold criterion (true physiology).
+- **Detected**: a medium/high alert in ``[onset, first hold + grace]`` (grace 1 h:
+  NIBP is intermittent, so a hold-level SBP may be seen late even by a perfect
+  detector). **Lead time** = first hold - first such alert (negative = after).
+- **False alerts per patient-day**: medium/high alerts in patients with no CLS
+  (class ``none``), and in moderate/severe patients before onset (per pre-onset
+  day). Mild patients are reported on their own: they leak, below hold criteria.
+- **Alerts per true event**: all medium/high alerts in the cohort divided by the
+  number of detected events (the work-up-to-detection ratio).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+CLS_CLASSES = ("moderate", "severe")
+GRACE_S = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class PatientOutcome:
+    """One patient's truth and each detector's alerts (times in s from the start)."""
+
+    index: int
+    severity: str
+    duration_s: float
+    onset_s: float | None
+    first_hold_s: float | None
+    #: detector -> sorted list of (time_s, indicator)
+    alerts: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+
+
+def _quantiles(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
+    if not values:
+        return None, None, None
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], statistics.median(values), q[2]
+
+
+def score(
+    patients: Iterable[PatientOutcome],
+    detector: str,
+    indicator: str | None = None,
+    grace_s: float = GRACE_S,
+) -> dict[str, Any]:
+    """Metrics for one detector, over all its indicators or only ``indicator``."""
+    events = 0
+    detected = 0
+    by_class = {c: [0, 0] for c in CLS_CLASSES}  # [events, detected]
+    leads_h: list[float] = []
+    total_alerts = 0
+    none_alerts, none_days = 0, 0.0
+    mild_alerts, mild_days = 0, 0.0
+    pre_alerts, pre_days = 0, 0.0
+    for p in patients:
+        times = [t for t, ind in p.alerts.get(detector, []) if indicator in (None, ind)]
+        total_alerts += len(times)
+        days = p.duration_s / 86400.0
+        if p.severity == "none":
+            none_alerts += len(times)
+            none_days += days
+        elif p.severity == "mild":
+            mild_alerts += len(times)
+            mild_days += days
+        elif p.severity in CLS_CLASSES and p.first_hold_s is not None:
+            onset = p.onset_s if p.onset_s is not None else p.first_hold_s
+            events += 1
+            by_class[p.severity][0] += 1
+            pre_alerts += sum(1 for t in times if t < onset)
+            pre_days += onset / 86400.0
+            hits = [t for t in times if onset <= t <= p.first_hold_s + grace_s]
+            if hits:
+                detected += 1
+                by_class[p.severity][1] += 1
+                leads_h.append((p.first_hold_s - hits[0]) / 3600.0)
+    q1, med, q3 = _quantiles(sorted(leads_h))
+    return {
+        "detector": detector,
+        "indicator": indicator or "all",
+        "events": events,
+        "detected": detected,
+        "sensitivity": detected / events if events else None,
+        "sensitivity_by_class": {c: (d / e if e else None) for c, (e, d) in by_class.items()},
+        "lead_time_h": {"median": med, "q1": q1, "q3": q3, "n": len(leads_h)},
+        "lead_times_h": [round(x, 3) for x in leads_h],
+        "false_per_patient_day_no_cls": none_alerts / none_days if none_days else None,
+        "false_per_patient_day_pre_onset": pre_alerts / pre_days if pre_days else None,
+        "alerts_per_patient_day_mild": mild_alerts / mild_days if mild_days else None,
+        "alerts_total": total_alerts,
+        "alerts_per_true_event": total_alerts / detected if detected else None,
+        "patient_days": {"none": none_days, "mild": mild_days, "cls_pre_onset": pre_days},
+    }
