@@ -4,9 +4,13 @@
 Definitions (the windows are GUESSES, stated so results can be read):
 
 - **Event**: a moderate or severe patient's first hold criterion (true physiology).
-- **Detected**: a medium/high alert in ``[onset, first hold + grace]`` (grace 1 h:
-  NIBP is intermittent, so a hold-level SBP may be seen late even by a perfect
-  detector). **Lead time** = first hold - first such alert (negative = after).
+- **Detected**: a medium/high alert in the detection window
+  ``[max(onset, first hold - 12 h), first hold + 1 h]``. The grace of 1 h allows
+  for intermittent NIBP (a hold-level SBP may be seen late even by a perfect
+  detector); the look-back of 12 h (1.5 dosing intervals) keeps an alert that
+  happens to fall after an early, mild sign from counting as a 2-day "warning".
+  Alerts after onset but before the window are neither true nor false.
+  **Lead time** = first hold - first alert in the window (negative = after).
 - **False alerts per patient-day**: medium/high alerts in patients with no CLS
   (class ``none``), and in moderate/severe patients before onset (per pre-onset
   day). Mild patients are reported on their own: they leak, below hold criteria.
@@ -23,6 +27,7 @@ from typing import Any
 
 CLS_CLASSES = ("moderate", "severe")
 GRACE_S = 3600.0
+LOOKBACK_S = 12 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,7 @@ def score(
     detector: str,
     indicator: str | None = None,
     grace_s: float = GRACE_S,
+    lookback_s: float = LOOKBACK_S,
 ) -> dict[str, Any]:
     """Metrics for one detector, over all its indicators or only ``indicator``."""
     events = 0
@@ -78,7 +84,8 @@ def score(
             by_class[p.severity][0] += 1
             pre_alerts += sum(1 for t in times if t < onset)
             pre_days += onset / 86400.0
-            hits = [t for t in times if onset <= t <= p.first_hold_s + grace_s]
+            lo = max(onset, p.first_hold_s - lookback_s)
+            hits = [t for t in times if lo <= t <= p.first_hold_s + grace_s]
             if hits:
                 detected += 1
                 by_class[p.severity][1] += 1

@@ -100,8 +100,9 @@ def markdown(summary: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v}" for k, v in c["severity"].items())
         + "; first hold criterion: "
         + (", ".join(f"{k} {v}" for k, v in c["first_hold_criterion"].items()) or "none"),
-        "- Sensitivity counts moderate/severe patients alerted (medium/high) between onset "
-        "and 1 h after the first hold criterion; lead time is median (IQR) hours before it. "
+        "- Sensitivity counts moderate/severe patients alerted (medium/high) from "
+        "max(onset, first hold criterion - 12 h) to 1 h after the first hold criterion; lead "
+        "time is median (IQR) hours before it. "
         "False alerts are medium/high physiological alerts per patient-day.",
         "",
         "| detector / indicator | sensitivity | moderate | severe | lead time h "

@@ -26,7 +26,7 @@ from edge.config import BedConfig, Config
 from edge.evaluation.comparators import monitor_alarms, news2_alerts
 from edge.evaluation.metrics import PatientOutcome
 from edge.patient import Scenario, generate
-from edge.vocabulary import Alert, Kind, Priority, Reading
+from edge.vocabulary import Alert, Kind, Priority
 
 log = logging.getLogger(__name__)
 
@@ -92,19 +92,20 @@ def replay_core(scenario: Scenario, make: Callable[[Config], Any], config: Confi
     next_tick = scenario.streams.start + TICK_S
     update, tick, dose = core.update, core.tick, core.dose
     for item in scenario.streams.readings():
-        if isinstance(item, Reading):
-            t = item.time
-            if t >= next_tick:
-                while t >= next_tick:
-                    for o in tick(next_tick) or ():
-                        outputs.append((next_tick, o))
-                    next_tick += TICK_S
-            res = update(item)
-            if res:
-                for o in res:
-                    outputs.append((t, o))
-        else:
-            dose(item)
+        if item.__class__ is float:  # a dose
+            for o in dose(item) or ():
+                outputs.append((item, o))
+            continue
+        t = item.time
+        if t >= next_tick:
+            while t >= next_tick:
+                for o in tick(next_tick) or ():
+                    outputs.append((next_tick, o))
+                next_tick += TICK_S
+        res = update(item)
+        if res:
+            for o in res:
+                outputs.append((t, o))
     return outputs
 
 

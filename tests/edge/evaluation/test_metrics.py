@@ -56,6 +56,12 @@ def test_per_indicator_metrics():
     assert s["false_per_patient_day_pre_onset"] == 0.0
 
 
+def test_lookback_limits_the_lead_time():
+    s = score(cohort(), "d", lookback_s=2 * H)
+    # patient 0: onset 10 h, hold 20 h: the window opens at 18 h: first alert 19 h
+    assert sorted(s["lead_times_h"]) == [-0.5, 1.0]
+
+
 def test_grace_window_and_empty_detector():
     s = score(cohort(), "d", grace_s=3 * H)
     assert s["detected"] == 3

@@ -72,3 +72,16 @@ def test_scenario_readings_yields_readings():
     first = [next(it) for _ in range(100)]
     assert all(isinstance(r, Reading) for r in first)
     assert {r.signal for r in first} >= {"spo2", "pulse"}
+
+
+def test_fast_readings_equal_validated_readings():
+    sc = generate("severe", seed=3, days=0.5)
+    rows = list(sc.streams.rows())
+    items = list(sc.streams.readings(source="vp"))
+    assert len(rows) == len(items)
+    for (t, signal, value, flags), item in zip(rows, items, strict=True):
+        if signal == "dose":
+            assert item == t
+        else:
+            assert item == Reading.of(signal, value, time=t, source="vp", flags=flags)
+            assert hash(item) == hash(Reading.of(signal, value, time=t, source="vp", flags=flags))
