@@ -120,13 +120,18 @@ def generate(
 
 
 def scenario_readings(
-    severity: str, seed: int = 0, start: float = DEFAULT_START, days: float = 5.0
+    severity: str,
+    seed: int = 0,
+    start: float = DEFAULT_START,
+    days: float = 5.0,
+    source: str = "virtual-patient",
 ) -> Iterator[Reading]:
-    """The device readings of one virtual patient, in arrival order (doses left out).
+    """The device readings of one virtual patient in time order (doses left out).
 
-    For ``capleak simulate``-style players: each Reading carries its device time.
+    For device simulators (``capleak simulate --scenario patient:moderate:7``):
+    each Reading carries its device time, starting near ``start``.
     """
     sc = generate(severity, seed=seed, days=days, start=start)
-    for item in sc.streams.readings():
+    for item in sc.streams.readings(source=source, by_time=True):
         if isinstance(item, Reading):
             yield item

@@ -85,3 +85,19 @@ def test_fast_readings_equal_validated_readings():
         else:
             assert item == Reading.of(signal, value, time=t, source="vp", flags=flags)
             assert hash(item) == hash(Reading.of(signal, value, time=t, source="vp", flags=flags))
+
+
+def test_patient_scenario_plugin_is_in_time_order():
+    import itertools
+
+    import pytest
+
+    from edge.patient.scenario import parse_args, scenario
+
+    times = [r.time for r in itertools.islice(scenario("moderate:7:0.2", 1000.0, "sim"), 20000)]
+    assert all(b >= a for a, b in itertools.pairwise(times))
+    assert abs(times[0] - 1000.0) < 5.0
+    assert parse_args("mild") == ("mild", 0, 5.0)
+    for bad in ("", "awful", "mild:x", "mild:1:99", "mild:1:2:3"):
+        with pytest.raises(ValueError, match="patient"):
+            parse_args(bad)

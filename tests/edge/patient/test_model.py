@@ -8,15 +8,25 @@ import itertools
 import numpy as np
 import pytest
 
-from edge.patient import generate
 from edge.patient.model import (
+    COHORT_MIX,
     MAX_DOSES,
     draw_params,
     inverse_severinghaus,
     severinghaus,
     simulate,
 )
-from edge.patient.truth import first_sustained
+from edge.patient.truth import first_sustained, ground_truth
+
+
+def patient(severity, seed, index, days=5.0):
+    """Like edge.patient.generate without the measurement layer (faster)."""
+    rng = np.random.default_rng([seed, index])
+    if severity is None:
+        names = list(COHORT_MIX)
+        severity = names[int(rng.choice(len(names), p=list(COHORT_MIX.values())))]
+    tr = simulate(draw_params(severity, rng), rng, days=days)
+    return tr, ground_truth(tr)
 
 
 def leak_free(seed: int = 0):
@@ -71,12 +81,11 @@ def test_leak_raises_weight_and_lowers_albumin():
 
 def test_doses_q8h_held_when_criteria_met():
     for i in range(30):
-        sc = generate("severe", seed=5, index=i, days=5.0)
-        given, held = sc.trajectory.doses_given, sc.trajectory.doses_held
+        tr, _ = patient("severe", 5, i)
+        given, held = tr.doses_given, tr.doses_held
         assert len(given) + len(held) <= MAX_DOSES
         all_doses = sorted(given + held)
         assert all(abs((b - a) - 8 * 3600.0) < 61.0 for a, b in itertools.pairwise(all_doses))
-        tr = sc.trajectory
         for t in held:
             k = int(t // 60)
             w0 = tr.params.dry_weight_kg
@@ -93,8 +102,8 @@ def test_doses_q8h_held_when_criteria_met():
 def test_ground_truth_times_match_the_true_physiology():
     seen = 0
     for i in range(40):
-        sc = generate(None, seed=9, index=i, days=5.0)
-        tr, crit = sc.trajectory, sc.truth["hold_criteria_first_met_s"]
+        tr, truth = patient(None, 9, i)
+        crit = truth["hold_criteria_first_met_s"]
         t = crit["sbp"]
         if t is not None:
             seen += 1
@@ -102,16 +111,16 @@ def test_ground_truth_times_match_the_true_physiology():
             assert (tr.sbp[k : k + 10] < 90).all()
             # no earlier 10-minute run below 90
             assert first_sustained(tr.t[:k], tr.sbp[:k] < 90, 10.0) is None
-        if sc.truth["first_hold_s"] is not None:
-            assert sc.truth["severity"] in ("moderate", "severe")
-            assert sc.truth["onset_s"] <= sc.truth["first_hold_s"]
+        if truth["first_hold_s"] is not None:
+            assert truth["severity"] in ("moderate", "severe")
+            assert truth["onset_s"] <= truth["first_hold_s"]
         else:
-            assert sc.truth["severity"] in ("none", "mild")
+            assert truth["severity"] in ("none", "mild")
     assert seen > 0
 
 
 def test_cohort_contains_every_class_and_weight_without_hypotension():
-    truths = [generate(None, seed=3, index=i, days=5.0).truth for i in range(60)]
+    truths = [patient(None, 3, i)[1] for i in range(60)]
     classes = {t["severity"] for t in truths}
     assert classes == {"none", "mild", "moderate", "severe"}
     assert any(t["subtype"] == "weight_without_hypotension" for t in truths)
