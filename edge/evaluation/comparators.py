@@ -32,11 +32,16 @@ from edge.patient.measurement import FLAG_SETS, MONITOR_SUPPRESSES, Streams
 
 @dataclass(frozen=True, slots=True)
 class AlarmEvent:
-    """An alert instance reaching medium/high priority: epoch time, indicator, priority."""
+    """An alarm: epoch time it sounds, indicator, the end of its condition, priority."""
 
     time: float
     indicator: str
+    end: float | None = None
     priority: str = "high"
+
+    @property
+    def until(self) -> float:
+        return self.time if self.end is None else self.end
 
 
 MONITOR_SBP = 90.0
@@ -47,21 +52,21 @@ MONITOR_HR = 130.0
 MAX_GAP_S = 3.0
 
 
-def _runs_meeting(t: np.ndarray, cond: np.ndarray, delay_s: float) -> list[float]:
-    """Alarm times: for each run of ``cond`` (no sample gap > MAX_GAP_S) lasting at least
-    ``delay_s``, the time at which it has lasted ``delay_s``.
+def _runs_meeting(t: np.ndarray, cond: np.ndarray, delay_s: float) -> list[tuple[float, float]]:
+    """Alarms: for each run of ``cond`` (no sample gap > MAX_GAP_S) lasting at least
+    ``delay_s``, (the time it has lasted ``delay_s``, the time of its last sample).
 
     >>> t = np.arange(40.0)
     >>> c = (t >= 5) & (t < 25)
     >>> _runs_meeting(t, c, 15.0)
-    [20.0]
+    [(20.0, 24.0)]
     >>> _runs_meeting(t, c, 30.0)
     []
     """
     if len(t) == 0:
         return []
     brk = np.concatenate(([True], np.diff(t) > MAX_GAP_S))
-    out: list[float] = []
+    out: list[tuple[float, float]] = []
     run_start: float | None = None
     fired = False
     for ti, ci, bi in zip(t.tolist(), cond.tolist(), brk.tolist(), strict=True):
@@ -70,13 +75,15 @@ def _runs_meeting(t: np.ndarray, cond: np.ndarray, delay_s: float) -> list[float
         if ci:
             if run_start is None:
                 run_start, fired = ti, False
-            if not fired and ti - run_start >= delay_s:
-                out.append(ti)
+            if fired:
+                out[-1] = (out[-1][0], ti)
+            elif ti - run_start >= delay_s:
+                out.append((ti, ti))
                 fired = True
     return out
 
 
-def _runs_fast(t: np.ndarray, cond: np.ndarray, delay_s: float) -> list[float]:
+def _runs_fast(t: np.ndarray, cond: np.ndarray, delay_s: float) -> list[tuple[float, float]]:
     """Same result as :func:`_runs_meeting`, vectorised over runs (the 1 Hz streams are long)."""
     if len(t) == 0 or not cond.any():
         return []
@@ -87,7 +94,7 @@ def _runs_fast(t: np.ndarray, cond: np.ndarray, delay_s: float) -> list[float]:
     # A run ends before the next index where cond is false or a break occurs.
     stop_mask = ~cond | brk
     stop_idx = np.flatnonzero(stop_mask)
-    out: list[float] = []
+    out: list[tuple[float, float]] = []
     for s in starts.tolist():
         k = np.searchsorted(stop_idx, s, side="right")
         end = int(stop_idx[k]) if k < len(stop_idx) else len(t)
@@ -95,7 +102,7 @@ def _runs_fast(t: np.ndarray, cond: np.ndarray, delay_s: float) -> list[float]:
         target = t[s] + delay_s
         j = s + int(np.searchsorted(t[s:end], target, side="left"))
         if j < end:
-            out.append(float(t[j]))
+            out.append((float(t[j]), float(t[end - 1])))
     return out
 
 
@@ -110,10 +117,12 @@ def monitor_alarms(streams: Streams) -> list[AlarmEvent]:
     )[streams.ox_flag]
     t = streams.ox_t[shown]
     events += [
-        AlarmEvent(x, "spo2")
-        for x in _runs_fast(t, streams.spo2[shown] < MONITOR_SPO2, MONITOR_SPO2_DELAY_S)
+        AlarmEvent(x, "spo2", end)
+        for x, end in _runs_fast(t, streams.spo2[shown] < MONITOR_SPO2, MONITOR_SPO2_DELAY_S)
     ]
-    events += [AlarmEvent(x, "hr") for x in _runs_fast(t, streams.pulse[shown] > MONITOR_HR, 0.0)]
+    events += [
+        AlarmEvent(x, "hr", end) for x, end in _runs_fast(t, streams.pulse[shown] > MONITOR_HR, 0.0)
+    ]
     events.sort(key=lambda e: e.time)
     return events
 

@@ -4,13 +4,19 @@
 Definitions (the windows are GUESSES, stated so results can be read):
 
 - **Event**: a moderate or severe patient's first hold criterion (true physiology).
-- **Detected**: a medium/high alert in the detection window
+- **Detected**: a medium/high alert active at some time in the detection window
   ``[max(onset, first hold - 12 h), first hold + 1 h]``. The grace of 1 h allows
   for intermittent NIBP (a hold-level SBP may be seen late even by a perfect
   detector); the look-back of 12 h (1.5 dosing intervals) keeps an alert that
   happens to fall after an early, mild sign from counting as a 2-day "warning".
   Alerts after onset but before the window are neither true nor false.
-  **Lead time** = first hold - first alert in the window (negative = after).
+  An alert that started earlier and is still active counts from the window's
+  start. **Lead time** = first hold - the first time an alert is active in the
+  window (negative = after). Alerts are counted when they start (or escalate
+  to medium/high).
+- **Chance hits**: a detector with many false alerts "detects" by chance; the
+  expected share of windows hit by chance alone, ``1 - exp(-rate x window)`` with
+  the no-CLS rate, is reported next to the sensitivity.
 - **False alerts per patient-day**: medium/high alerts in patients with no CLS
   (class ``none``), and in moderate/severe patients before onset (per pre-onset
   day). Mild patients are reported on their own: they leak, below hold criteria.
@@ -20,6 +26,7 @@ Definitions (the windows are GUESSES, stated so results can be read):
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,8 +46,8 @@ class PatientOutcome:
     duration_s: float
     onset_s: float | None
     first_hold_s: float | None
-    #: detector -> sorted list of (time_s, indicator)
-    alerts: dict[str, list[tuple[float, str]]] = field(default_factory=dict)
+    #: detector -> list of (start_s, end_s, indicator) alert episodes
+    alerts: dict[str, list[tuple[float, float, str]]] = field(default_factory=dict)
 
 
 def _quantiles(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
@@ -69,7 +76,8 @@ def score(
     mild_alerts, mild_days = 0, 0.0
     pre_alerts, pre_days = 0, 0.0
     for p in patients:
-        times = [t for t, ind in p.alerts.get(detector, []) if indicator in (None, ind)]
+        episodes = [(t, e) for t, e, ind in p.alerts.get(detector, []) if indicator in (None, ind)]
+        times = [t for t, _ in episodes]
         total_alerts += len(times)
         days = p.duration_s / 86400.0
         if p.severity == "none":
@@ -85,12 +93,15 @@ def score(
             pre_alerts += sum(1 for t in times if t < onset)
             pre_days += onset / 86400.0
             lo = max(onset, p.first_hold_s - lookback_s)
-            hits = [t for t in times if lo <= t <= p.first_hold_s + grace_s]
+            hi = p.first_hold_s + grace_s
+            hits = [max(t, lo) for t, e in episodes if t <= hi and e >= lo]
             if hits:
                 detected += 1
                 by_class[p.severity][1] += 1
-                leads_h.append((p.first_hold_s - hits[0]) / 3600.0)
+                leads_h.append((p.first_hold_s - min(hits)) / 3600.0)
     q1, med, q3 = _quantiles(sorted(leads_h))
+    rate = none_alerts / none_days if none_days else None
+    window_days = (lookback_s + grace_s) / 86400.0
     return {
         "detector": detector,
         "indicator": indicator or "all",
@@ -98,6 +109,7 @@ def score(
         "detected": detected,
         "sensitivity": detected / events if events else None,
         "sensitivity_by_class": {c: (d / e if e else None) for c, (e, d) in by_class.items()},
+        "chance_hit_rate": None if rate is None else 1.0 - math.exp(-rate * window_days),
         "lead_time_h": {"median": med, "q1": q1, "q3": q3, "n": len(leads_h)},
         "lead_times_h": [round(x, 3) for x in leads_h],
         "false_per_patient_day_no_cls": none_alerts / none_days if none_days else None,

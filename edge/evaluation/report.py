@@ -38,7 +38,7 @@ def summarise(runs: list[PatientRun], meta: dict[str, Any]) -> dict[str, Any]:
     detectors = [d for d in DETECTORS if any(d in o.alerts for o in outcomes)]
     table: dict[str, Any] = {}
     for d in detectors:
-        indicators = sorted({ind for o in outcomes for _, ind in o.alerts.get(d, [])})
+        indicators = sorted({ind for o in outcomes for _, _, ind in o.alerts.get(d, [])})
         table[d] = {
             "overall": score(outcomes, d),
             "indicators": {ind: score(outcomes, d, ind) for ind in indicators},
@@ -79,6 +79,7 @@ def _row(name: str, s: dict[str, Any]) -> str:
     byc = s["sensitivity_by_class"]
     return (
         f"| {name} | {_pct(s['sensitivity'])} ({s['detected']}/{s['events']}) "
+        f"| {_pct(s['chance_hit_rate'])} "
         f"| {_pct(byc['moderate'])} | {_pct(byc['severe'])} | {_lead(s)} "
         f"| {_f(s['false_per_patient_day_no_cls'], '{:.3f}')} "
         f"| {_f(s['false_per_patient_day_pre_onset'], '{:.3f}')} "
@@ -102,12 +103,13 @@ def markdown(summary: dict[str, Any]) -> str:
         + (", ".join(f"{k} {v}" for k, v in c["first_hold_criterion"].items()) or "none"),
         "- Sensitivity counts moderate/severe patients alerted (medium/high) from "
         "max(onset, first hold criterion - 12 h) to 1 h after the first hold criterion; lead "
-        "time is median (IQR) hours before it. "
+        "time is median (IQR) hours before it; 'by chance' is the share of such windows "
+        "that the detector's no-CLS alert rate alone would hit. "
         "False alerts are medium/high physiological alerts per patient-day.",
         "",
-        "| detector / indicator | sensitivity | moderate | severe | lead time h "
+        "| detector / indicator | sensitivity | by chance | moderate | severe | lead time h "
         "| false /pt-day no CLS | false /pt-day CLS pre-onset | /pt-day mild | alerts per event |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d, res in summary["results"].items():
         lines.append(_row(f"**{d}**", res["overall"]))
@@ -158,7 +160,9 @@ def plot_lead_times(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_patient(scenario: Any, alerts: dict[str, list[tuple[float, str]]], path: Path) -> None:
+def plot_patient(
+    scenario: Any, alerts: dict[str, list[tuple[float, float, str]]], path: Path
+) -> None:
     """One patient's true and measured trends, each detector's alerts, and hold criteria."""
     import matplotlib
 
@@ -198,7 +202,7 @@ def plot_patient(scenario: Any, alerts: dict[str, list[tuple[float, str]]], path
     ax.set_xlabel("hours from admission")
     colors = {"capleak": "black", "monitor": "tab:purple", "news2": "tab:brown"}
     for i, (d, evs) in enumerate(alerts.items()):
-        for j, (t, _ind) in enumerate(evs):
+        for j, (t, _end, _ind) in enumerate(evs):
             axes[0].axvline(
                 t / 3600.0,
                 ymin=0.9 - 0.08 * i,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
+import math
 import multiprocessing
 import os
 import time
@@ -62,26 +63,31 @@ def patient_config(base: Config, scenario: Scenario) -> Config:
     return dataclasses.replace(base, patient=patient)
 
 
-def alert_instances(outputs: Iterator[tuple[float, Any]]) -> list[tuple[float, str]]:
-    """Physiological alert events -> instances reaching medium/high priority.
+def alert_instances(
+    outputs: Iterator[tuple[float, Any]], end: float = math.inf
+) -> list[tuple[float, float, str]]:
+    """Physiological alert events -> episodes at medium/high priority: (start, end, code).
 
-    An instance counts when an alert starts at medium/high, or escalates from
-    low (or inactive) to medium/high; it is keyed by code and source.
+    An episode starts when an alert starts at medium/high, or escalates from low
+    (or inactive) to medium/high; it ends when the alert ends or de-escalates
+    below medium (``end`` for one still active). Keyed by code and source.
     """
     rank: dict[tuple[str, str], int] = {}
-    out: list[tuple[float, str]] = []
+    open_at: dict[tuple[str, str], int] = {}
+    out: list[tuple[float, float, str]] = []
     for _, o in outputs:
         if not isinstance(o, Alert) or o.kind != Kind.PHYSIOLOGICAL:
             continue
         key = o.key
         before = rank.get(key, 0)
-        if o.phase.value == "end":
-            rank[key] = 0
-            continue
-        now = Priority(o.priority).rank
+        now = 0 if o.phase.value == "end" else Priority(o.priority).rank
         rank[key] = now
         if now >= 2 and before < 2:
-            out.append((o.time, o.code))
+            open_at[key] = len(out)
+            out.append((o.time, end, o.code))
+        elif now < 2 and before >= 2 and key in open_at:
+            i = open_at.pop(key)
+            out[i] = (out[i][0], o.time, out[i][2])
     return out
 
 
@@ -132,15 +138,20 @@ def run_patient(job: Job) -> PatientRun:
     sc = generate(None, seed=job.seed, index=job.index, days=job.days)
     t1 = time.perf_counter()
     start = sc.streams.start
-    alerts: dict[str, list[tuple[float, str]]] = {}
+    alerts: dict[str, list[tuple[float, float, str]]] = {}
     if job.detector is not None:
         outputs = replay_core(sc, load_detector(job.detector), job.config)
-        alerts["capleak"] = [(t - start, code) for t, code in alert_instances(iter(outputs))]
+        stop = start + sc.truth["duration_s"]
+        alerts["capleak"] = [
+            (t - start, e - start, code) for t, e, code in alert_instances(iter(outputs), stop)
+        ]
     t2 = time.perf_counter()
-    alerts["monitor"] = [(e.time - start, e.indicator) for e in monitor_alarms(sc.streams)]
+    alerts["monitor"] = [
+        (e.time - start, e.until - start, e.indicator) for e in monitor_alarms(sc.streams)
+    ]
     rng = np.random.default_rng([job.seed, job.index, 2])
     alerts["news2"] = [
-        (e.time - start, e.indicator)
+        (e.time - start, e.until - start, e.indicator)
         for e in news2_alerts(
             sc.streams, sc.trajectory.t, sc.trajectory.temp, sc.trajectory.oxygen, rng
         )

@@ -58,7 +58,9 @@ def dip(n, start, length, value=85.0):
 def test_spo2_alarm_needs_15_seconds():
     assert [e.indicator for e in monitor_alarms(streams(dip(200, 50, 15)))] == []
     ev = monitor_alarms(streams(dip(200, 50, 16)))
-    assert [(e.indicator, e.time - T0) for e in ev] == [("spo2", 65.0)]
+    assert [(e.indicator, e.time - T0, e.until - T0) for e in ev] == [("spo2", 65.0, 65.0)]
+    ev = monitor_alarms(streams(dip(200, 50, 30)))
+    assert [(e.indicator, e.time - T0, e.until - T0) for e in ev] == [("spo2", 65.0, 79.0)]
 
 
 def test_spo2_alarm_ignores_sensor_off_but_not_motion_flags():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from edge.evaluation.metrics import PatientOutcome, score
@@ -20,16 +22,18 @@ def cohort():
             2 * DAY,
             10 * H,
             20 * H,
-            {"d": [(5 * H, "bp"), (16 * H, "bp"), (19 * H, "wt")]},
+            {"d": [(5 * H, 6 * H, "bp"), (16 * H, 17 * H, "bp"), (19 * H, 19 * H, "wt")]},
         ),
         # severe: only alert 30 min after the hold (within 1 h grace): lead -0.5 h
-        PatientOutcome(1, "severe", 2 * DAY, 12 * H, 30 * H, {"d": [(30.5 * H, "hypo")]}),
+        PatientOutcome(1, "severe", 2 * DAY, 12 * H, 30 * H, {"d": [(30.5 * H, 31 * H, "hypo")]}),
         # severe missed: alert 2 h after the hold, beyond grace
-        PatientOutcome(2, "severe", 2 * DAY, 12 * H, 30 * H, {"d": [(32 * H, "hypo")]}),
+        PatientOutcome(2, "severe", 2 * DAY, 12 * H, 30 * H, {"d": [(32 * H, 33 * H, "hypo")]}),
         # no CLS, 4 days, two false alerts
-        PatientOutcome(3, "none", 4 * DAY, None, None, {"d": [(1 * H, "bp"), (50 * H, "wt")]}),
+        PatientOutcome(
+            3, "none", 4 * DAY, None, None, {"d": [(1 * H, 2 * H, "bp"), (50 * H, 51 * H, "wt")]}
+        ),
         # mild, 2 days, one alert
-        PatientOutcome(4, "mild", 2 * DAY, 5 * H, None, {"d": [(40 * H, "wt")]}),
+        PatientOutcome(4, "mild", 2 * DAY, 5 * H, None, {"d": [(40 * H, 41 * H, "wt")]}),
     ]
 
 
@@ -46,6 +50,18 @@ def test_overall_metrics_by_hand():
     assert s["alerts_per_patient_day_mild"] == pytest.approx(0.5)
     assert s["alerts_total"] == 8
     assert s["alerts_per_true_event"] == pytest.approx(8 / 2)
+    # 0.5 false alerts per day over a 13 h window
+    assert s["chance_hit_rate"] == pytest.approx(1 - math.exp(-0.5 * 13 / 24))
+
+
+def test_an_alert_still_active_in_the_window_counts_from_the_window_start():
+    p = PatientOutcome(0, "severe", 2 * DAY, 2 * H, 30 * H, {"d": [(1 * H, 40 * H, "bp")]})
+    s = score([p], "d")
+    # started before onset (a false alert then), still active: detected 12 h ahead
+    assert s["detected"] == 1 and s["lead_times_h"] == [12.0]
+    assert s["false_per_patient_day_pre_onset"] == pytest.approx(1 / (2 / 24))
+    ended = PatientOutcome(0, "severe", 2 * DAY, 2 * H, 30 * H, {"d": [(1 * H, 3 * H, "bp")]})
+    assert score([ended], "d")["detected"] == 0
 
 
 def test_per_indicator_metrics():

@@ -40,11 +40,11 @@ def test_alert_instances_count_medium_high_starts_and_escalations():
         (10.0, Alert("device_offline", "medium", "technical", "start", 10.0, "x")),
         (11.0, "not an alert"),
     ]
-    assert alert_instances(iter(outs)) == [
-        (2.0, "weight_gain"),
-        (5.0, "weight_gain"),
-        (6.0, "hypotension"),
-        (8.0, "hypotension"),
+    assert alert_instances(iter(outs), end=99.0) == [
+        (2.0, 4.0, "weight_gain"),
+        (5.0, 99.0, "weight_gain"),
+        (6.0, 7.0, "hypotension"),
+        (8.0, 99.0, "hypotension"),
     ]
 
 
