@@ -150,3 +150,22 @@ def test_capture_then_decode_cli(simulator: Callable[..., SimProcess], tmp_path:
     got = {r["signal"]: r["value"] for r in readings}
     assert got == {"spo2": 96, "pulse": 77, "pi": 1.8, "sbp": 117, "dbp": 75, "map": 89}
     assert all("time" in r for r in readings)
+
+
+def test_check_config_rejects_bad_intellivue_options(tmp_path: Path) -> None:
+    from tests.support import REPO
+
+    example = (REPO / "examples" / "capleak.toml").read_text()
+    device = (
+        '[[devices]]\nid = "monitor"\ndriver = "intellivue"\nport = "/dev/null"\n'
+        "options = { poll_interval_s = 2.0, silence_s = 1.0 }\n\n"
+    )
+    bad = tmp_path / "bad.toml"
+    bad.write_text(example.replace("[broker]", device + "[broker]", 1))
+    r = run_cli("check-config", str(bad))
+    assert r.returncode == 78
+    err = r.stderr.decode()
+    assert "devices[1].options" in err and "silence_s" in err
+    good = tmp_path / "good.toml"
+    good.write_text(bad.read_text().replace("silence_s = 1.0", "silence_s = 10.0"))
+    assert run_cli("check-config", str(good)).returncode == 0
