@@ -22,7 +22,7 @@ end is its slave path, which the agent opens; the simulator holds the master),
 optionally behind a stable symlink (``link``) that is re-pointed at every
 replug, because a new pty gets a new path; a ``PATH`` (a serial device or one
 end of a ``socat`` pair) is opened read/write; ``socket://HOST:PORT`` listens
-as a TCP server (a serial device server), one client at a time.
+as a TCP server (a serial device server) with one connection slot.
 
 Time: the simulator runs on an injected :class:`edge.clock.Clock`; with
 :class:`edge.clock.ScaledClock` (``--speed N``) a day passes in 24/N hours and
@@ -356,7 +356,10 @@ class PathEndpoint(PtyEndpoint):
 
 
 class SocketEndpoint:
-    """A TCP server (like a serial device server); one client at a time."""
+    """A TCP server (like a serial device server) with one connection slot.
+
+    A second client is accepted and closed at once while the first is connected.
+    """
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
@@ -390,7 +393,9 @@ class SocketEndpoint:
             except OSError:
                 return b""
             if self.client is not None:
-                self.client.close()
+                conn.close()  # busy: like a device server with one connection slot
+                log.info("refused a second client %s:%s", *addr[:2])
+                return b""
             conn.setblocking(False)
             self.client = conn
             log.info("client %s:%s connected", *addr[:2])
