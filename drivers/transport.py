@@ -302,6 +302,17 @@ class DeviceLink:
             self.readings_out += 1
             self._call(self.on_reading, reading.stamped(now))
 
+    def _offline_due(self) -> float | None:
+        """The real (monotonic) time at which offline is due, if it is not reported yet."""
+        if self.online is False:
+            return None
+        due = []
+        if self.max_quiet_s is not None:
+            due.append(self._last_data + self.max_quiet_s)
+        if self._port_down_since is not None:
+            due.append(self._port_down_since + self.port_down_grace_s)
+        return min(due) if due else None
+
     def _check_offline(self) -> None:
         if self.online is False:
             return
@@ -324,9 +335,8 @@ class DeviceLink:
             left = end - time.monotonic()
             if left <= 0:
                 return
-            step = left
-            if self.online is not False:
-                step = min(step, 0.25)
+            due = self._offline_due()
+            step = left if due is None else min(left, max(0.0, due - time.monotonic()) + 0.005)
             select.select([self._wake_r], [], [], step)
             self._check_offline()
 
