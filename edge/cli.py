@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "edge.commands.decode",
     "edge.commands.simulate",
     "edge.commands.capture",
+    "edge.commands.replay",
 )
 
 
