@@ -19,10 +19,12 @@
    (``spo2+=artifact``). Later items override earlier ones for the same signal.
    SBP, MAP and DBP with the same period share time stamps, so an NIBP device
    sees them as one measurement.
-3. **A replay CSV** path (``*.csv``), header ``time,signal,value[,flags]``;
+3. **A replay CSV** path (``*.csv``) in the ``capleak replay`` format
+   (``edge.core.replay``): header ``time,signal,value[,flags]`` (any order),
    ``time`` ISO 8601 with a zone or epoch seconds, ``flags`` separated by
-   ``;``, ``|`` or spaces. Rows must be in time order. Times are shifted so the
-   first row falls on ``start`` (``shift=False`` keeps them).
+   ``;`` (``|`` and spaces accepted too), ``dose`` rows skipped. Rows must be
+   in time order. Times are shifted so the first row falls on ``start``
+   (``shift=False`` keeps them).
 4. **Plug-ins** ``NAME:ARGS`` listed in :data:`PLUGINS` (the hook for the
    virtual patient). A plug-in is ``"module:function"``; the function is called
    as ``function(args: str, start: float, source: str) -> Iterator[Reading]``
@@ -171,25 +173,31 @@ def _check_signal(signal: str, item: str) -> None:
 
 
 def read_replay_csv(path: str | Path, source: str = "replay") -> Iterator[Reading]:
-    """Readings from a ``time,signal,value[,flags]`` CSV, checked row by row."""
+    """Readings from a replay CSV (the ``capleak replay`` format, ``edge.core.replay``).
+
+    Header naming ``time``, ``signal``, ``value`` and optionally ``flags`` in any
+    order; ``dose`` rows are skipped (no device measures a dose). Rows are
+    checked one by one; a bad row raises ValueError naming its line.
+    """
     with open(path, newline="", encoding="utf-8") as f:
         rows = csv.reader(f)
         header = [h.strip().lower() for h in next(rows, [])]
-        if header[:3] != ["time", "signal", "value"]:
-            raise ValueError(f"{path}: header must be time,signal,value[,flags], got {header}")
+        if not {"time", "signal", "value"} <= set(header):
+            raise ValueError(f"{path}: header must name time,signal,value[,flags], got {header}")
+        it, isig, ival = header.index("time"), header.index("signal"), header.index("value")
+        ifl = header.index("flags") if "flags" in header else -1
         last = float("-inf")
         for lineno, row in enumerate(rows, start=2):
             if not row or row[0].startswith("#"):
                 continue
             try:
-                t = parse_time(row[0])
-                flags = re.split(r"[;| ]+", row[3].strip()) if len(row) > 3 else []
+                t = parse_time(row[it])
+                if row[isig].strip() == "dose":
+                    continue
+                text_flags = row[ifl] if 0 <= ifl < len(row) else ""
+                flags = [x for x in re.split(r"[;| ]+", text_flags.strip()) if x]
                 reading = Reading.of(
-                    row[1].strip(),
-                    float(row[2]),
-                    time=t,
-                    source=source,
-                    flags=[f for f in flags if f],
+                    row[isig].strip(), float(row[ival]), time=t, source=source, flags=flags
                 )
             except (ValueError, IndexError) as e:
                 raise ValueError(f"{path}:{lineno}: {e}") from None
