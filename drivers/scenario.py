@@ -48,7 +48,7 @@ import heapq
 import importlib
 import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,19 +214,28 @@ def load_scenario(
     source: str = "scenario",
     shift: bool = True,
     until: float | None = None,
+    signals: Iterable[str] | None = None,
 ) -> Iterator[Reading]:
     """The readings ``spec`` describes from ``start`` on, in time order.
 
     Constant/ramp scenarios never end; ``until`` (epoch s) cuts any scenario.
-    Errors in ``spec`` raise ``ValueError`` with a message for a person.
+    ``signals`` keeps only those signals (a device simulator passes the ones
+    its device measures, so a sped-up NIBP simulator does not generate 1 Hz
+    SpO2 it would throw away). Errors in ``spec`` raise ``ValueError`` with a
+    message for a person.
     """
-    it = _load(spec.strip(), start, source, shift)
+    keep = None if signals is None else frozenset(signals)
+    it = _load(spec.strip(), start, source, shift, keep)
+    if keep is not None:
+        it = (r for r in it if r.signal in keep)
     if until is not None:
         it = itertools.takewhile(lambda r: r.time is not None and r.time <= until, it)
     return it
 
 
-def _load(spec: str, start: float, source: str, shift: bool) -> Iterator[Reading]:
+def _load(
+    spec: str, start: float, source: str, shift: bool, keep: frozenset[str] | None
+) -> Iterator[Reading]:
     name, sep, args = spec.partition(":")
     if sep and name in PLUGINS:
         module, _, func = PLUGINS[name].partition(":")
@@ -237,6 +246,13 @@ def _load(spec: str, start: float, source: str, shift: bool) -> Iterator[Reading
             return rows
         return _shifted(rows, start)
     tracks = parse_tracks(spec)
+    if keep is not None:
+        tracks = {k: v for k, v in tracks.items() if k in keep}
+        if not tracks:
+            raise ValueError(
+                f"scenario {spec!r} has none of the signals this device measures "
+                f"({', '.join(sorted(keep))})"
+            )
     return heapq.merge(
         *(t.readings(start, source) for t in tracks.values()),
         key=lambda r: (r.time, r.signal),

@@ -91,6 +91,8 @@ class VitalState:
 class DeviceModel(Protocol):
     #: Emission period in simulated seconds (None: the device only answers/prints).
     period_s: float | None
+    #: The scenario signals this device measures.
+    signals: frozenset[str]
 
     def emit(self, state: VitalState, t: float) -> list[bytes]:
         """Frames to send at ``t`` (periodic devices)."""
@@ -111,6 +113,7 @@ class DeviceModel(Protocol):
 
 class _Model:
     period_s: float | None = None
+    signals: frozenset[str] = frozenset()
 
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
         self.options = dict(options or {})
@@ -144,6 +147,7 @@ def _round(v: float | None) -> int | None:
 
 class MasimoModel(_Model):
     period_s = 1.0
+    signals = frozenset({"spo2", "pulse", "pi"})
 
     def emit(self, state: VitalState, t: float) -> list[bytes]:
         exc = 0x000800
@@ -162,6 +166,7 @@ class MasimoModel(_Model):
 
 class NoninModel(_Model):
     period_s = 1.0 / 75.0
+    signals = frozenset({"spo2", "pulse"})
 
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
         super().__init__(options)
@@ -186,6 +191,8 @@ class NoninModel(_Model):
 
 
 class AccutorrModel(_Model):
+    signals = frozenset({"sbp", "map", "dbp", "spo2", "pulse"})
+
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
         super().__init__(options)
         self.with_spo2 = self.options.get("spo2", "0") not in ("0", "false", "no", "")
@@ -214,6 +221,8 @@ class AccutorrModel(_Model):
 
 
 class AdScaleModel(_Model):
+    signals = frozenset({"weight"})
+
     def on_reading(self, state: VitalState, r: Reading, t: float) -> list[bytes]:
         if r.signal != "weight" or state.sensor_off:
             return []
@@ -224,6 +233,8 @@ class AdScaleModel(_Model):
 
 
 class MtSicsModel(_Model):
+    signals = frozenset({"weight"})
+
     def answer(self, request: bytes, state: VitalState, t: float) -> list[bytes]:
         cmd = request.strip().upper()
         if cmd not in (b"S", b"SI"):
@@ -237,6 +248,7 @@ class MtSicsModel(_Model):
 
 class NellcorModel(_Model):
     period_s = 2.0
+    signals = frozenset({"spo2", "pulse"})
 
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
         super().__init__(options)

@@ -92,3 +92,10 @@ def test_replay_csv_errors_name_the_line(tmp_path: Path) -> None:
     f.write_text("when,what\n")
     with pytest.raises(ValueError, match="header"):
         list(load_scenario(str(f), 0.0))
+
+
+def test_signals_filter_and_a_scenario_without_them() -> None:
+    out = take("stable", 5, signals={"sbp", "weight"})
+    assert {r.signal for r in out} == {"sbp", "weight"}
+    with pytest.raises(ValueError, match="none of the signals"):
+        take("spo2=97", 1, signals={"weight"})
