@@ -6,7 +6,7 @@ encoder (python-can's ``virtual`` interface and player, ``shared/docs/style.md``
 
 - ``masimo-ascii``: one ASCII 1 line per second with the latest SpO2, pulse
   and PI (dashes for signals the scenario does not have); flags become EXC bits.
-- ``nonin-df2``: 75 frames/s, one 25-frame packet per second.
+- ``nonin-df2`` / ``nonin-df7``: 75 frames/s, one 25-frame packet per second.
 - ``accutorr``: answers each ``P`` poll; a scenario ``sbp`` reading is a new
   NIBP measurement, and the minutes field counts from its time. SaO2/PR are
   ``--`` unless the model option ``spo2`` is set (``--option spo2=1``).
@@ -52,7 +52,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from drivers import accutorr, ad_scale, masimo_ascii, mt_sics, nellcor_n595, nonin_df2
+from drivers import accutorr, ad_scale, masimo_ascii, mt_sics, nellcor_n595, nonin_df2, nonin_df7
 from drivers.framing import LineFramer
 from edge.clock import Clock
 from edge.vocabulary import Flag, Reading
@@ -167,6 +167,8 @@ class MasimoModel(_Model):
 class NoninModel(_Model):
     period_s = 1.0 / 75.0
     signals = frozenset({"spo2", "pulse"})
+    _encode = staticmethod(nonin_df2.encode_frames)
+    _mid = 128  # 8-bit pleth
 
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
         super().__init__(options)
@@ -182,12 +184,17 @@ class NoninModel(_Model):
                 frozenset(flags),
             )
             k = int(t * 75)
-            pleth = [int(128 + 60 * math.sin(2 * math.pi * (k + i) / 60)) for i in range(25)]
-            self._frames = nonin_df2.encode_frames(sample, pleth)
+            wave = [math.sin(2 * math.pi * (k + i) / 60) for i in range(25)]
+            self._frames = self._encode(sample, [int(self._mid * (1 + 0.4 * w)) for w in wave])
         return [self._frames.pop(0)]
 
     def bad_checksum(self, frame: bytes) -> bytes | None:
         return frame[:-1] + bytes(((frame[-1] + 1) & 0xFF,))
+
+
+class NoninDf7Model(NoninModel):
+    _encode = staticmethod(nonin_df7.encode_frames)
+    _mid = 0x8000  # 16-bit pleth
 
 
 class AccutorrModel(_Model):
@@ -271,6 +278,7 @@ class NellcorModel(_Model):
 MODELS: Mapping[str, Callable[[Mapping[str, str]], DeviceModel]] = {
     "masimo-ascii": MasimoModel,
     "nonin-df2": NoninModel,
+    "nonin-df7": NoninDf7Model,
     "accutorr": AccutorrModel,
     "ad-scale": AdScaleModel,
     "mt-sics": MtSicsModel,
