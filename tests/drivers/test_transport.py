@@ -220,3 +220,31 @@ def test_port_without_file_descriptor_polls_and_reads() -> None:
         link.stop()
     assert not link.alive
     assert link.bytes_in >= 6 and sink.states() == [True] and sink.readings == []
+
+
+def test_a_raising_decoder_loses_one_chunk_not_the_link(pty_pair) -> None:
+    """Decoders must not raise; if one does anyway, the link logs it and carries on."""
+    import dataclasses
+
+    from drivers.masimo_ascii import MasimoDecoder
+
+    class Brittle(MasimoDecoder):
+        def feed(self, data: bytes, now: float | None = None):
+            if b"BOOM" in data:
+                raise RuntimeError("bug")
+            return super().feed(data, now)
+
+    spec = dataclasses.replace(get_driver("masimo-ascii"), decoder=lambda s, o: Brittle(s, o))
+    sink = Sink()
+    device = DeviceConfig(id="dev1", driver="masimo-ascii", port=pty_pair.path)
+    link = DeviceLink(device, spec, SystemClock(), sink.reading, sink.status).start()
+    line = b"09/15/10 15:10:29 SPO2=097% BPM=064 PI=11.82% ALARM=20 EXC=800\r\n"
+    try:
+        wait_for(lambda: sink.states() == [True] or pty_pair.write(b"\r\n"), 5, 0.1, "open")
+        pty_pair.write(b"BOOM\r\n")
+        time.sleep(0.2)
+        pty_pair.write(line)
+        wait_for(lambda: sink.values("spo2"), 5, message="readings after the failure")
+    finally:
+        link.stop()
+    assert link.decoder.rejected["decoder_error"] == 1
