@@ -137,7 +137,7 @@ class Core:
         self.conditions: dict[str, Condition] = {
             AlertCode.HYPOTENSION: Condition(AlertCode.HYPOTENSION, on_count=2, off_count=2),
             AlertCode.BP_FALLING: Condition(AlertCode.BP_FALLING, on_count=2, off_count=2),
-            AlertCode.DESATURATION: Condition(AlertCode.DESATURATION, off_s=delay),
+            AlertCode.DESATURATION: Condition(AlertCode.DESATURATION, off_s=max(delay, 60.0)),
             AlertCode.SPO2_FALLING: Condition(
                 AlertCode.SPO2_FALLING, on_s=th.spo2_falling_min_s, off_s=600.0
             ),
@@ -391,7 +391,10 @@ class Core:
         sat = self._sat
         cond = self._desat
         rapid = v <= self._rapid_level
-        want = 3 if sat.tripped or rapid or (cond.active and not sat.quiet) else 0
+        # once on, it stays on until the integral is empty and SpO2 is 2 points above the
+        # limit (hysteresis), for 60 s: a saturation hovering at the limit does not flap
+        recovered = sat.quiet and v >= sat.limit + 2.0
+        want = 3 if sat.tripped or rapid or (cond.active and not recovered) else 0
         if want == 0 and cond.idle:
             return
         msg = (
