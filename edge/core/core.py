@@ -603,7 +603,10 @@ class Core:
                 values[f"{signal}_baseline"] = _r1(base)
                 values[f"{signal}_below_baseline_pct"] = _r1(below_pct)
                 need = th.bp_fall_pct - (hyst / base * 100.0 if active else 0.0)
-                if below_pct >= need:
+                # % below baseline on SBP only (the label criterion): IL-2 vasodilation
+                # widens the pulse pressure, so MAP falls 20 % while SBP is still safe;
+                # MAP counts through its projection to the MAP limit below
+                if signal == "sbp" and below_pct >= need:
                     reasons.append(f"{signal.upper()} {below_pct:.0f} % below baseline")
             if est.n >= 3 and est.slope_per_h < 0:
                 p = est.probability_below(limit, th.bp_projection_h)
