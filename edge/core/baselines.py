@@ -85,8 +85,35 @@ class Baselines:
         return b
 
     def dose_given(self, time: float) -> None:
-        """The first dose closes every learning window."""
+        """The first dose closes every learning window (what came before is pre-treatment)."""
         self.closed_at = min(self.closed_at, time)
+        self.close_due(time)
+
+    @property
+    def next_close(self) -> float:
+        """The earliest time a learning window with data in it closes (``inf``: none)."""
+        return min(
+            (
+                min(lr.start + self.learn_s, self.closed_at)
+                for lr in self._learning.values()
+                if lr.n
+            ),
+            default=math.inf,
+        )
+
+    def close_due(self, now: float) -> list[Baseline]:
+        """Turn every learning window that has ended by ``now`` into a baseline."""
+        return [
+            self._finish(signal, lr, now)
+            for signal, lr in list(self._learning.items())
+            if lr.n and now >= min(lr.start + self.learn_s, self.closed_at)
+        ]
+
+    def _finish(self, signal: str, lr: _Learner, time: float) -> Baseline:
+        b = Baseline(signal, round(lr.total / lr.n, 6), "learned", time, lr.n)
+        self._fixed[signal] = b
+        del self._learning[signal]
+        return b
 
     def observe(self, signal: str, time: float, value: float) -> Baseline | None:
         """Feed an accepted value; returns the baseline when it has just been learned."""
@@ -101,10 +128,7 @@ class Baselines:
             lr.n += 1
             if time < end:
                 return None
-        b = Baseline(signal, round(lr.total / lr.n, 6), "learned", time, lr.n)
-        self._fixed[signal] = b
-        del self._learning[signal]
-        return b
+        return self._finish(signal, lr, time)
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {s: b.to_dict() for s, b in sorted(self._fixed.items())}

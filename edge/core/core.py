@@ -39,6 +39,7 @@ from edge.core.outputs import Output, SignalTrend, TrendSummary
 from edge.core.trend import ExpAverage, LocalLinearTrend, MinuteMean
 from edge.core.validation import (
     FAULT_FLAGS,
+    NIBP_SIGNALS,
     PLAUSIBLE,
     SENSOR_OFF_FLAGS,
     NibpAssembler,
@@ -50,9 +51,9 @@ from edge.vocabulary import Alert, AlertCode, Reading, parse_time
 #: Trend model parameters per signal: q (units^2/h^3), r (units^2), slope prior
 #: variance ((units/h)^2), restart after a gap (h). See docs/core.md, "Trends".
 TREND_MODELS: dict[str, tuple[float, float, float, float]] = {
-    "sbp": (0.3, 64.0, 4.0, 12.0),
-    "map": (0.2, 36.0, 2.0, 12.0),
-    "dbp": (0.2, 36.0, 2.0, 12.0),
+    "sbp": (2.0, 49.0, 4.0, 12.0),
+    "map": (1.2, 27.0, 2.0, 12.0),
+    "dbp": (1.2, 27.0, 2.0, 12.0),
     "spo2": (0.5, 1.0, 4.0, 2.0),
     "pulse": (20.0, 16.0, 100.0, 2.0),
     "weight": (0.002, 0.09, 0.01, 96.0),
@@ -60,6 +61,8 @@ TREND_MODELS: dict[str, tuple[float, float, float, float]] = {
 
 #: Readings with times outside this range (epoch s) cannot be real.
 _MIN_TIME, _MAX_TIME = 0.0, 1.0e10
+#: Consecutive late readings after which a signal follows a timeline that moved back.
+_STALE_RESET = {"spo2": 60, "pulse": 60, "pi": 60, "nibp": 9, "weight": 3}
 #: At most this many devices are tracked for sensor_off.
 _MAX_SOURCES = 16
 _CLS_DOMAINS = {
@@ -97,11 +100,14 @@ class Core:
             },
         )
         self.trend = {
-            s: LocalLinearTrend(q, r, prior, gap) for s, (q, r, prior, gap) in TREND_MODELS.items()
+            s: LocalLinearTrend(q, r, prior, gap, cusum_h=4.0 if s in NIBP_SIGNALS else None)
+            for s, (q, r, prior, gap) in TREND_MODELS.items()
         }
         self._last: dict[str, float] = dict.fromkeys(PLAUSIBLE, -math.inf)
+        self._stale_run: dict[str, int] = {}
         self.now = -math.inf
         self._next_timed = -math.inf
+        self._baseline_close = -math.inf
         # SpO2 / pulse
         self._spo2_filter = SpO2ArtifactFilter(th.spo2_fast_drop_pct, th.spo2_confirm_s)
         self._sat = SatSeconds(th.hold_spo2_pct, th.satseconds_limit)
@@ -183,6 +189,12 @@ class Core:
             self._timed(now, out)
         return out
 
+    def flush(self) -> list[Output]:
+        """Close an open NIBP cycle now (end of a stream): its alerts carry its own time."""
+        out: list[Output] = []
+        self._close_nibp(out)
+        return out
+
     def dose(self, time: float) -> list[Output]:
         """An IL-2 dose was given at ``time``: it drives the schedule and ends learning."""
         out: list[Output] = []
@@ -190,6 +202,7 @@ class Core:
             return out
         self.schedule.dose(time)
         self._baselines.dose_given(time)
+        self._baseline_close = -math.inf
         hold = self.conditions[AlertCode.DOSE_HOLD_ADVISED]
         if hold.active:
             self._hold_until = math.inf
@@ -275,11 +288,38 @@ class Core:
         ):
             self._eval_cls(alert.time, out)
 
-    def _stale(self, signal: str, t: float, last: float) -> None:
-        self.rejected.count(signal, "duplicate" if t == last else "stale")
+    def _stale(self, signal: str, t: float, last: float) -> bool:
+        """Count a reading not newer than the last one of its signal; True to use it anyway.
+
+        A run of consecutive late readings means the timeline itself moved back
+        (a device clock corrected after a glitch into the future): after
+        :data:`_STALE_RESET` of them the signal follows the new timeline.
+        """
+        if t == last:
+            self.rejected.count(signal, "duplicate")
+            return False
+        key = "nibp" if signal in NIBP_SIGNALS else signal
+        run = self._stale_run.get(key, 0) + 1
+        if run < _STALE_RESET[key]:
+            self._stale_run[key] = run
+            self.rejected.count(signal, "stale")
+            return False
+        self._stale_run[key] = 0
+        self.rejected.count(signal, "timeline_reset")
+        if key == "nibp":
+            self._last_cycle_time = -math.inf
+        else:
+            self._last[key] = -math.inf
+        if t < self.now:
+            self.now = t
+            self._next_timed = t
+        return True
 
     def _timed(self, t: float, out: list[Output]) -> None:
         self._next_timed = t + 1.0
+        if t >= self._baseline_close:
+            self._baselines.close_due(t)
+            self._baseline_close = self._baselines.next_close
         if self._nibp.open and t > self._nibp.time:
             self._close_nibp(out)
         th = self.th
@@ -308,11 +348,13 @@ class Core:
     def _on_spo2(self, r: Reading, t: float, out: list[Output]) -> None:
         last = self._last["spo2"]
         if t <= last:
-            self._stale("spo2", t, last)
-            return
-        self._last["spo2"] = t
+            if not self._stale("spo2", t, last):
+                return
+        elif self._stale_run:
+            self._stale_run.pop("spo2", None)
         if r.flags and self._flagged(r, t, out):
             return
+        self._last["spo2"] = t
         if self._off_since:
             self._sensor_on(r.source, t, out)
         v = r.value
@@ -385,11 +427,13 @@ class Core:
     def _on_pulse(self, r: Reading, t: float, out: list[Output]) -> None:
         last = self._last["pulse"]
         if t <= last:
-            self._stale("pulse", t, last)
-            return
-        self._last["pulse"] = t
+            if not self._stale("pulse", t, last):
+                return
+        elif self._stale_run:
+            self._stale_run.pop("pulse", None)
         if r.flags and self._flagged(r, t, out):
             return
+        self._last["pulse"] = t
         v = r.value
         if not 20.0 <= v <= 300.0:
             self.rejected.count("pulse", "implausible")
@@ -464,8 +508,10 @@ class Core:
         if not asm.open:
             last = self._last_cycle_time
             if t <= last:
-                self._stale(r.signal, t, last)
-                return
+                if not self._stale(r.signal, t, last):
+                    return
+            elif self._stale_run:
+                self._stale_run.pop("nibp", None)
         if self._off_since and not (r.flags and not r.flags.isdisjoint(SENSOR_OFF_FLAGS)):
             self._sensor_on(r.source, t, out)
         asm.add(r)
@@ -584,11 +630,13 @@ class Core:
     def _on_weight(self, r: Reading, t: float, out: list[Output]) -> None:
         last = self._last["weight"]
         if t <= last:
-            self._stale("weight", t, last)
-            return
-        self._last["weight"] = t
+            if not self._stale("weight", t, last):
+                return
+        elif self._stale_run:
+            self._stale_run.pop("weight", None)
         if r.flags and self._flagged(r, t, out):
             return
+        self._last["weight"] = t
         v = r.value
         if not 2.0 <= v <= 400.0:
             self.rejected.count("weight", "implausible")

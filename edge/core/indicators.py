@@ -221,7 +221,9 @@ class SatSeconds:
 
     def update(self, time: float, spo2: float) -> None:
         dt = time - self.last_time
-        if dt > self.max_step_s:
+        if dt < 0.0:
+            dt = 0.0
+        elif dt > self.max_step_s:
             dt = 1.0 if self.last_time == -math.inf else self.max_step_s
         self.last_time = time
         limit = self.limit

@@ -100,7 +100,12 @@ class LocalLinearTrend:
         z = level + v,  v ~ N(0, r)
 
     ``q`` is the slope diffusion (units^2 / h^3): how fast the slope itself
-    may wander; ``r`` is the measurement variance. After a gap longer than
+    may wander; ``r`` is the measurement variance. A small ``q`` gives a
+    confident slope but reacts slowly to a kink (a stable BP that starts to
+    fall); with ``cusum_h`` set, a two-sided CUSUM on the normalised one-step
+    prediction errors (Yang, Dumont & Ansermino 2010, ``signal-processing.md``
+    "Change detection") detects such a change and re-opens the slope variance
+    to its prior, so the filter re-learns the slope within a few samples. After a gap longer than
     ``max_gap_h`` the filter restarts from the new measurement (an old slope
     says nothing about today). Reference: Harvey, *Forecasting, structural time
     series models and the Kalman filter* (1989), the local linear trend model;
@@ -115,7 +120,11 @@ class LocalLinearTrend:
     """
 
     __slots__ = (
+        "changes",
         "cov",
+        "cusum_h",
+        "cusum_hi",
+        "cusum_lo",
         "last_time",
         "level",
         "level_var",
@@ -129,7 +138,12 @@ class LocalLinearTrend:
     )
 
     def __init__(
-        self, q: float, r: float, slope_prior_var: float = 100.0, max_gap_h: float = 24.0
+        self,
+        q: float,
+        r: float,
+        slope_prior_var: float = 100.0,
+        max_gap_h: float = 24.0,
+        cusum_h: float | None = None,
     ) -> None:
         if q < 0 or r <= 0 or slope_prior_var <= 0 or max_gap_h <= 0:
             raise ValueError("q >= 0, r > 0, slope_prior_var > 0 and max_gap_h > 0 are required")
@@ -137,6 +151,10 @@ class LocalLinearTrend:
         self.r = r
         self.slope_prior_var = slope_prior_var
         self.max_gap_h = max_gap_h
+        self.cusum_h = cusum_h
+        self.cusum_hi = 0.0
+        self.cusum_lo = 0.0
+        self.changes = 0
         self.n = 0
         self.last_time = -math.inf
         self.level = 0.0
@@ -195,9 +213,20 @@ class LocalLinearTrend:
         level = self.level + self.slope_per_h * dt
         # update
         s = p00 + r
+        y = z - level
+        if self.cusum_h is not None:
+            e = y / math.sqrt(s)
+            self.cusum_hi = max(0.0, self.cusum_hi + e - 0.5)
+            self.cusum_lo = max(0.0, self.cusum_lo - e - 0.5)
+            if self.cusum_hi > self.cusum_h or self.cusum_lo > self.cusum_h:
+                # a change of trend: forget the slope (and some of the level)
+                self.cusum_hi = self.cusum_lo = 0.0
+                self.changes += 1
+                p11 += self.slope_prior_var
+                p00 += r
+                s = p00 + r
         k0 = p00 / s
         k1 = p01 / s
-        y = z - level
         self.level = level + k0 * y
         self.slope_per_h += k1 * y
         self.level_var = (1.0 - k0) * p00
