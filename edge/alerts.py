@@ -355,3 +355,22 @@ class AlertBook:
             )
             book._alerts[(inst.code, inst.source)] = inst
         return book
+
+
+def apply_command(book: AlertBook, cmd: Any, now: float) -> tuple[dict[str, Any], list[AlertEvent]]:
+    """Apply an ``ack`` or ``silence`` command (``edge.remote.Command``) to ``book``.
+
+    Returns the reply's ``result`` and the events to publish. Raises
+    :class:`UnknownAlert` or ``ValueError`` (the publisher turns them into error
+    replies); the book is unchanged then.
+    """
+    args = cmd.args
+    if cmd.name == "ack":
+        events = book.ack(args["alert"], now=now, source=args.get("source"), by=cmd.by)
+    elif cmd.name == "silence":
+        events = book.silence(
+            float(args["duration_s"]), now=now, code=args.get("alert"), source=args.get("source")
+        )
+    else:
+        raise ValueError(f"the alert book does not handle {cmd.name!r}")
+    return {"alerts": [e.alert_id for e in events]}, events
