@@ -23,6 +23,10 @@ Delivery (``shared/docs/messaging-and-ops.md``, "paho-mqtt 2.x facts"): everythi
 but the status goes through the :class:`~edge.outbox.Outbox` (committed first).
 The publisher's own thread (the *pump*) hands at most ``window`` stored messages to
 paho at a time, in ``seq`` order, and deletes a record only when its PUBACK arrives.
+It hands over new messages only between the SUBACK of a connection and its loss:
+paho sends a message published between CONNECT and CONNACK at once, ahead of the
+ones it resends after CONNACK, which would break the order; the SUBACK of the
+command subscription (sent from ``on_connect``) arrives after paho's resends.
 paho keeps the unacknowledged ones in memory and resends them, in order, after a
 reconnect (reconnect_delay_set: doubling backoff); after a process restart the pump
 starts again from the oldest stored record. paho issues #361/#482 (the PUBACK can
@@ -226,7 +230,8 @@ class Publisher:
 
     # -- what the application publishes ----------------------------------------------
 
-    def _put(self, items: Iterable[Outgoing]) -> None:
+    def enqueue(self, items: Iterable[Outgoing]) -> None:
+        """Low level: commit messages (full topics, see :meth:`topic`) in one transaction."""
         self.outbox.put_many(items)
         self._wake()
 
@@ -253,7 +258,7 @@ class Publisher:
         with self._batch_lock:
             batch, self._batch = self._batch, []
             if batch:
-                self._put([Outgoing(self.topic("vitals"), {"readings": batch}, "vitals")])
+                self.enqueue([Outgoing(self.topic("vitals"), {"readings": batch}, "vitals")])
 
     def publish_alerts(
         self, events: Sequence[AlertEvent], active: Sequence[Mapping[str, Any]] | None
@@ -274,15 +279,15 @@ class Publisher:
                 )
             )
         if items:
-            self._put(items)
+            self.enqueue(items)
 
     def publish_dose_check(self, dose_check: Mapping[str, Any] | Any) -> None:
         """The latest pre-dose check, retained (a dict or an object with ``to_dict()``)."""
         body = {"dose_check": _as_dict(dose_check)}
-        self._put([Outgoing(self.topic("dose-check"), body, "alert", retain=True)])
+        self.enqueue([Outgoing(self.topic("dose-check"), body, "alert", retain=True)])
 
     def publish_trends(self, summary: Mapping[str, Any] | Any) -> None:
-        self._put([Outgoing(self.topic("trends"), {"trends": _as_dict(summary)}, "trends")])
+        self.enqueue([Outgoing(self.topic("trends"), {"trends": _as_dict(summary)}, "trends")])
 
     def set_devices(self, devices: Sequence[Mapping[str, Any]]) -> None:
         """Device list for ``status`` (``[{"id": ..., "state": "online"}, ...]``); republished."""
@@ -352,6 +357,7 @@ class Publisher:
                 "broker refused the subscription to %s: %s", self.topic("cmd/+"), reason_codes
             )
         self._subscribed.set()
+        self._wake()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
@@ -435,9 +441,11 @@ class Publisher:
         if client is None:
             return
         room = self.window - len(self._inflight)
-        if room <= 0:
+        if room <= 0 or not self._subscribed.is_set():
             return
         for m in self.outbox.pending(self._cursor, room):
+            if not self._subscribed.is_set():
+                break
             props = None
             if m.correlation is not None and client.protocol == mqtt.MQTTv5:
                 props = Properties(PacketTypes.PUBLISH)
@@ -478,7 +486,7 @@ class Publisher:
                 self._replies.popitem(last=False)
         body = {"command": name, **({"request_id": request_id} if request_id else {}), **reply}
         topic = msg.response_topic or f"{msg.topic}/reply"
-        self._put([Outgoing(topic, body, "reply", correlation=msg.correlation)])
+        self.enqueue([Outgoing(topic, body, "reply", correlation=msg.correlation)])
 
 
 def _as_dict(obj: Mapping[str, Any] | Any) -> dict[str, Any]:
