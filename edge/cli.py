@@ -22,7 +22,7 @@ from edge import __version__
 from edge.config import EX_CONFIG, ConfigError
 
 #: Subcommand modules, in the order ``capleak --help`` lists them.
-COMMANDS: tuple[str, ...] = ("edge.commands.check_config",)
+COMMANDS: tuple[str, ...] = ("edge.commands.check_config", "edge.commands.station")
 
 
 def build_parser() -> argparse.ArgumentParser:
