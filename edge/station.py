@@ -93,6 +93,10 @@ class Received:
         return d
 
 
+def _alert_order(a: dict[str, Any]) -> tuple[int, str]:
+    return (_PRIORITY_ORDER.get(a.get("priority"), 9), str(a.get("since", "")))
+
+
 class Station:
     """The state of every bed seen, from the messages received."""
 
