@@ -109,14 +109,15 @@ def test_station_cli_sees_beds_and_acknowledges_an_alert(mosquitto: Mosquitto, t
                           "--alert", "desaturation", "--protocol", "3.1.1")  # fmt: skip
         assert refused.returncode == 1
         assert json.loads(refused.stdout)["error"]["code"] == "unknown_alert"
-        stdout, _ = watcher.communicate(timeout=30)
+        watcher.wait(30)
+        stdout = watcher.stdout.read()  # not communicate(): it would skip readline's buffer
     finally:
         pub.stop()
         box.close()
         if watcher and watcher.poll() is None:
             watcher.kill()
     lines = [json.loads(line) for line in [first, *stdout.splitlines()]]
-    assert len(lines) == 5
+    assert len(lines) == 5, [(x["kind"], x["retained"]) for x in lines]
     kinds = [x["kind"] for x in lines]
     assert {"status", "alerts/active"} <= set(kinds)
     assert all(x["bed"] == "s1/u1/b1" for x in lines)
