@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "edge.commands.simulate",
     "edge.commands.capture",
     "edge.commands.replay",
+    "edge.commands.station",
     "edge.commands.evaluate",
 )
 
