@@ -22,7 +22,11 @@ from edge import __version__
 from edge.config import EX_CONFIG, ConfigError
 
 #: Subcommand modules, in the order ``capleak --help`` lists them.
-COMMANDS: tuple[str, ...] = ("edge.commands.check_config",)
+COMMANDS: tuple[str, ...] = (
+    "edge.commands.check_config",
+    "edge.commands.run",
+    "edge.commands.demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
