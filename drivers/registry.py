@@ -15,6 +15,7 @@ _MODULES: dict[str, str] = {
     "accutorr": "drivers.accutorr",
     "ad-scale": "drivers.ad_scale",
     "mt-sics": "drivers.mt_sics",
+    "nellcor-n595": "drivers.nellcor_n595",
 }
 
 

@@ -26,6 +26,10 @@ COMMANDS: tuple[str, ...] = (
     "edge.commands.check_config",
     "edge.commands.run",
     "edge.commands.demo",
+    "edge.commands.decode",
+    "edge.commands.simulate",
+    "edge.commands.capture",
+    "edge.commands.replay",
 )
 
 
