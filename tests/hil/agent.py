@@ -14,7 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge.clock import SharedScaledClock
 from tests.support import REPO, wait_for
+
+START = 1_767_571_200.0  # 2026-01-05T00:00:00Z: simulated courses start here
 
 
 def write_config(
@@ -93,6 +96,14 @@ class Agent:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
+
+    def close_gracefully(self, timeout: float = 20) -> int | None:
+        """SIGTERM; SIGKILL if it does not stop in time (benchmarks must not leave it)."""
+        try:
+            return self.terminate(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            return None
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -184,3 +195,35 @@ class MasimoStream:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(5)
+
+
+class SimProcess:
+    """One device simulator process (tests.hil.simdev or ``capleak simulate``)."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+            cwd=str(REPO),
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+
+def simdev(clock: SharedScaledClock, driver: str, link: Path, scenario: str, period: float = 0):
+    args = [sys.executable, "-m", "tests.hil.simdev", "--driver", driver, "--link", str(link)]
+    args += ["--scenario", scenario] + (["--period", str(period)] if period else [])
+    return SimProcess(args, {"CAPLEAK_CLOCK": clock.spec})
