@@ -16,7 +16,6 @@ and leaves them in the outbox, as the agent would at the bedside.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import logging
 import os
@@ -185,12 +184,12 @@ class StationView:
             body = json.loads(msg.payload)
         except ValueError:
             return
+        if isinstance(body, dict) and isinstance(body.get("seq"), int) and not body.get("will"):
+            with self._lock:
+                self.seqs.append(body["seq"])
         if sub == "status":
             self.status = body.get("state") if isinstance(body, dict) else str(body)
             return
-        if isinstance(body, dict) and isinstance(body.get("seq"), int):
-            with self._lock:
-                self.seqs.append(body["seq"])
         if sub == "alerts" and isinstance(body, dict):
             with self._lock:
                 self.alerts.append(body)
@@ -548,7 +547,7 @@ def run_demo(
             say("(install it with `apt-get install mosquitto`). The agent still runs: it keeps")
             say("every message in its outbox and the alerts are shown here from its log.")
         # Anchor the shared clock a moment ahead, so the course starts once all is up.
-        clock = SharedScaledClock(course.start, speed, anchor=time.time() + 3.0)
+        clock = SharedScaledClock(course.start, speed, anchor=time.time() + 1.5)
         sims = DeviceSimulators(course, clock, wd)
         sims.start()
         if not sims.wait_open():
@@ -614,11 +613,12 @@ def run_demo(
         say("")
         if station is not None:
             seqs = sorted(set(station.seqs))
-            gaps = [b for a, b in itertools.pairwise(seqs) if b != a + 1]
+            missing = sorted(set(range(seqs[0], seqs[-1] + 1)) - set(seqs)) if seqs else []
+            shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
             say(
                 f"Station received {sum(station.counts.values())} messages "
                 f"({', '.join(f'{k} {v}' for k, v in sorted(station.counts.items()))}); "
-                f"seq gaps: {len(gaps)}."
+                f"seq gaps: {len(missing)}" + (f" (missing {shown})." if missing else ".")
             )
         kept = count_outbox(state_dir)
         if kept:

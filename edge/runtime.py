@@ -227,9 +227,8 @@ class Runtime:
         self.publisher.start()
 
     def _start_links(self) -> None:
-        from drivers.transport import DeviceLink
-
         from drivers.registry import get_driver
+        from drivers.transport import DeviceLink
 
         for d in self.config.devices:
             spec = get_driver(d.driver)
