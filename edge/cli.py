@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "edge.commands.simulate",
     "edge.commands.capture",
     "edge.commands.replay",
+    "edge.commands.evaluate",
 )
 
 
