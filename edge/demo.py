@@ -275,7 +275,7 @@ def make_course(scenario: str, days: float) -> Course:
     per: dict[str, list[Any]] = {dev: [] for dev, _, _ in DEMO_DEVICES}
     doses: list[float] = []
     route = {sig: dev for dev, _, sigs in DEMO_DEVICES for sig in sigs}
-    for item in sc.streams.readings(source="virtual-patient"):
+    for item in sc.streams.readings(source="virtual-patient", by_time=True):
         if isinstance(item, float):
             doses.append(item)
         elif item.signal in route:

@@ -30,6 +30,7 @@ next start publishes it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import queue
@@ -90,6 +91,10 @@ class Counters:
     device_online: dict[str, bool] = field(default_factory=dict)
 
 
+class AlreadyRunning(RuntimeError):
+    """Another agent holds this state directory."""
+
+
 class Runtime:
     """Wires one bed's devices, core, alert book, outbox and publisher."""
 
@@ -117,6 +122,7 @@ class Runtime:
         self._next_tick = 0.0
         self._next_trends = 0.0
         self.ready = threading.Event()
+        self._lock_fd: int | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -186,6 +192,7 @@ class Runtime:
         from edge.outbox import Outbox
 
         c = self.config
+        self._lock_state_dir()
         try:
             self.outbox = Outbox.in_dir(
                 c.storage.state_dir, c.storage.outbox_max_messages, self.clock
@@ -213,6 +220,19 @@ class Runtime:
         now = self.clock.now()
         self._next_tick = now + TICK_S
         self._next_trends = now + c.publish.trends_interval_s
+
+    def _lock_state_dir(self) -> None:
+        """One agent per state directory: two would publish one outbox twice."""
+        path = Path(self.config.storage.state_dir) / "agent.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise AlreadyRunning(
+                f"another capleak agent is running with state_dir {self.config.storage.state_dir}"
+            ) from None
+        self._lock_fd = fd  # held (and released by the kernel) for the life of the process
 
     def _start_publisher(self) -> None:
         from edge.publisher import Publisher

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from drivers.registry import driver_names
     from edge.clock import clock_from_spec
     from edge.config import load_config
-    from edge.runtime import Runtime, configure_logging, state_dir_writable
+    from edge.runtime import AlreadyRunning, Runtime, configure_logging, state_dir_writable
 
     configure_logging(args.verbose)
     config = load_config(args.config, known_drivers=driver_names())
@@ -47,4 +47,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("CAPLEAK_CLOCK", str(e)) from None
     runtime = Runtime(config, clock=clock)
     runtime.install_signal_handlers()
-    return runtime.run()
+    try:
+        return runtime.run()
+    except AlreadyRunning as e:
+        log.error("%s", e)
+        return 1
