@@ -15,6 +15,7 @@ _MODULES: dict[str, str] = {
     "intellivue": "drivers.intellivue",
     "masimo-ascii": "drivers.masimo_ascii",
     "nonin-df2": "drivers.nonin_df2",
+    "nonin-df7": "drivers.nonin_df7",
     "accutorr": "drivers.accutorr",
     "ad-scale": "drivers.ad_scale",
     "mt-sics": "drivers.mt_sics",

@@ -57,7 +57,40 @@ def summarise(runs: list[PatientRun], meta: dict[str, Any]) -> dict[str, Any]:
             "cpu_seconds": {k: round(v, 1) for k, v in seconds.items()},
         },
         "results": table,
+        "patients": [_patient_record(r) for r in runs],
     }
+
+
+def _h(x: float | None) -> float | None:
+    return None if x is None else round(x / 3600.0, 2)
+
+
+def _patient_record(r: PatientRun) -> dict[str, Any]:
+    """Per-patient drill-down: truth and capleak/NEWS2 alert episodes (hours from start)."""
+    t = r.truth
+    o = r.outcome
+    rec: dict[str, Any] = {
+        "index": o.index,
+        "severity": o.severity,
+        "drawn_severity": t["drawn_severity"],
+        "subtype": t["subtype"],
+        "onset_h": _h(o.onset_s),
+        "first_hold_h": _h(o.first_hold_s),
+        "first_hold_criterion": t["first_hold_criterion"],
+        "hold_criteria_h": {k: _h(v) for k, v in t["hold_criteria_first_met_s"].items()},
+        "max_weight_gain_pct": t["max_weight_gain_pct"],
+        "min_sbp": t["min_sbp"],
+        "min_spo2": t["min_spo2"],
+        "max_hr": t["max_hr"],
+        "alert_counts": {d: len(a) for d, a in o.alerts.items()},
+    }
+    for d in ("capleak", "news2"):
+        if d in o.alerts:
+            rec[d] = [
+                [round(s / 3600.0, 2), round(min(e, o.duration_s) / 3600.0, 2), ind]
+                for s, e, ind in o.alerts[d]
+            ]
+    return rec
 
 
 def _f(x: float | None, fmt: str = "{:.2f}") -> str:

@@ -10,7 +10,7 @@ Building blocks and calibration anchors are in ``shared/docs/signal-processing.m
   (community-hospital criteria, SpringerPlus 2015).
 - **Drug and cytokine activity:** plasma IL-2 decays with a half-life of 85 min
   (aldesleukin label; GUESS as the model's only PK). Endothelial activation ``A``
-  integrates IL-2 with a 6 h time constant (GUESS), normalised so repeated q8h
+  integrates IL-2 with a 12 h time constant (GUESS), normalised so repeated q8h
   doses give a mean ``A`` of about 1. Activation therefore builds over the
   first days, as most abnormalities appear by day 2 (Cochat 1991), and fades
   within 2-3 days of stopping (Belldegrun 1987).
@@ -199,7 +199,7 @@ PC_PER_L = 4.0  # capillary pressure rise per litre of plasma excess, mmHg/L (GU
 INSENSIBLE_L_MIN = 0.5e-3  # insensible loss (GUESS)
 HAHN_CLEARANCE_L_MIN = 0.095  # elimination ~ dilution x 95 mL/min (Hahn)
 IL2_HALF_LIFE_MIN = 85.0
-ACTIVATION_TAU_MIN = 360.0
+ACTIVATION_TAU_MIN = 720.0
 FEVER_TAU_MIN = 100.0
 BOLUS_L = 0.5
 BOLUS_MIN = 30.0

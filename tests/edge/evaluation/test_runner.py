@@ -111,6 +111,7 @@ def test_cli_evaluate_writes_the_report(tmp_path):
     assert b"3/3 patients" in p.stderr
     data = json.loads((out / "evaluation.json").read_text())
     assert data["cohort"]["patients"] == 3 and data["seed"] == 2
+    assert [p["index"] for p in data["patients"]] == [0, 1, 2]
     md = (out / "evaluation.md").read_text()
     assert "| **monitor** |" in md and "| **capleak** |" in md
     assert "--patients=3 --seed=2" in md
