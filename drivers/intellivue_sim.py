@@ -249,6 +249,8 @@ class IntelliVueModel:
     """
 
     period_s: float | None = None
+    #: The scenario signals this monitor measures.
+    signals: frozenset[str] = frozenset(iv.SIGNAL_PHYSIO)
 
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
         opts = dict(options or {})
