@@ -132,8 +132,10 @@ out)`` and ``on_timer(now) -> out``; write ``out`` to the port. ``now`` is
 real monotonic seconds (timers), ``stamp`` the clock's epoch time (readings). Call ``on_timer`` at
 least every ``next_timer(now)`` seconds (a 50-100 ms read timeout is fine),
 call ``reset()`` after reopening the port, and ``close(now)`` before closing
-it (returns a release request). :func:`run_session` is a minimal pyserial
-loop doing exactly that. The passive :class:`IntelliVueDecoder` (the
+it (returns a release request). ``DriverSpec.session`` hands the session to
+:class:`drivers.transport.DeviceLink`, which does all this in the agent and in
+``capleak capture``; :func:`run_session` is a minimal pyserial loop doing the
+same for bench checks. The passive :class:`IntelliVueDecoder` (the
 ``DriverSpec.decoder``) decodes a captured monitor byte stream offline.
 """
 
@@ -1288,8 +1290,9 @@ def run_session(
 ) -> None:
     """Drive ``session`` over an open pyserial port until ``should_stop()``.
 
-    A minimal shell for bench use and tests until ``drivers.transport`` drives
-    sessions itself; it releases the association on the way out.
+    A minimal shell for bench checks and tests (the agent uses
+    :class:`drivers.transport.DeviceLink`); it releases the association on the
+    way out.
     """
     port.timeout = tick_s
     try:
