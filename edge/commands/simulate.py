@@ -79,9 +79,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument(
         "--bad-checksum", type=_probability, default=0.0, help="checksum error per frame"
     )
-    f.add_argument("--sensor-off", type=_window, action="append", default=[], metavar="W")
-    f.add_argument("--silence", type=_window, action="append", default=[], metavar="W")
-    f.add_argument("--unplug", type=_window, action="append", default=[], metavar="W")
+    f.add_argument(
+        "--sensor-off",
+        type=_window,
+        action="append",
+        default=[],
+        metavar="W",
+        help="the device reports its sensor off (e.g. 30s+20s; repeatable)",
+    )
+    f.add_argument(
+        "--silence",
+        type=_window,
+        action="append",
+        default=[],
+        metavar="W",
+        help="send nothing and answer no polls",
+    )
+    f.add_argument(
+        "--unplug",
+        type=_window,
+        action="append",
+        default=[],
+        metavar="W",
+        help="close the port, reopen it after the window (a new pty: use --link)",
+    )
     f.add_argument("--seed", type=int, default=0, help="random seed for the faults")
     p.set_defaults(func=run)
 
