@@ -55,7 +55,9 @@ from pathlib import Path
 from edge.vocabulary import FLAGS, SIGNALS, Reading, parse_time
 
 #: Plug-in scenario kinds: ``prefix -> "module:function"`` (see the module docstring).
-PLUGINS: Mapping[str, str] = {}
+PLUGINS: Mapping[str, str] = {
+    "patient": "edge.patient.scenario:scenario",  # patient:SEVERITY[:SEED[:DAYS]]
+}
 
 #: Default measurement period per signal, seconds.
 PERIODS: Mapping[str, float] = {

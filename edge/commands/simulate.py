@@ -139,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
         duration = parse_duration(args.duration) if args.duration else None
         options = dict(o.partition("=")[::2] for o in args.option)
         model = make_model(args.device, options)
-        scenario = load_scenario(args.scenario, start, source=args.device, signals=model.signals)
+        signals = getattr(model, "signals", None)  # None: the model takes every signal
+        scenario = load_scenario(args.scenario, start, source=args.device, signals=signals)
         faults = Faults(
             garbage=args.garbage,
             bitflip=args.bitflip,
