@@ -328,6 +328,8 @@ class PtyEndpoint:
         self.path = ""
 
     def open(self) -> str:
+        if self.link and os.path.lexists(self.link) and not os.path.islink(self.link):
+            raise ValueError(f"--link {self.link} exists and is not a symlink: not replacing it")
         self.master, self.slave = os.openpty()
         _raw(self.slave)  # the simulator keeps the slave open: no EIO while nobody listens
         os.set_blocking(self.master, False)
@@ -341,9 +343,9 @@ class PtyEndpoint:
         return self.path
 
     def close(self) -> None:
-        if self.link:
+        if self.link and os.path.islink(self.link) and os.readlink(self.link) == self.path:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.link)
+                os.unlink(self.link)  # only our own link: never someone else's file
         for fd in (self.master, self.slave):
             if fd is not None:
                 with contextlib.suppress(OSError):
