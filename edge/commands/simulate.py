@@ -21,8 +21,8 @@ import sys
 import time
 from typing import Any
 
+from drivers.registry import driver_names
 from drivers.scenario import BUILTINS, load_scenario, parse_duration
-from drivers.simulator import MODELS, Faults, Simulator, make_model, open_endpoint, parse_window
 from edge.clock import ScaledClock
 from edge.vocabulary import parse_time
 
@@ -37,6 +37,8 @@ def _probability(text: str) -> float:
 
 
 def _window(text: str) -> tuple[float, float]:
+    from drivers.simulator import parse_window
+
     try:
         return parse_window(text)
     except ValueError as e:
@@ -57,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Play a scenario over a device's real protocol (answering polls), "
         "with optional fault injection, or replay a capture with its original timing.",
     )
-    p.add_argument("--device", choices=sorted(MODELS), help="driver whose device to simulate")
+    p.add_argument("--device", choices=driver_names(), help="driver whose device to simulate")
     p.add_argument("--port", default="pty", help="pty (default), a PATH, or socket://HOST:PORT")
     p.add_argument("--link", help="with --port pty: keep this symlink pointing at the pty")
     p.add_argument(
@@ -112,6 +114,9 @@ def _announce(path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at module level: every `capleak` start builds this parser.
+    from drivers.simulator import Faults, Simulator, make_model, open_endpoint
+
     stopping = False
 
     def stop(*_: Any) -> None:

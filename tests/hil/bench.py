@@ -65,7 +65,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def bench_latency(
-    work: Path, n: int = 300, period: float = 0.1, batch_s: float = 0.02
+    work: Path, n: int = 300, period: float = 0.1, batch_s: float = 0.0
 ) -> dict[str, float]:
     """Simulator's last byte of a frame -> the vitals message at a subscriber.
 
