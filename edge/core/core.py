@@ -115,6 +115,8 @@ class Core:
         self._rapid_level = th.hold_spo2_pct - th.rapid_desat_points
         self._blank_until = -math.inf
         self._motion = MotionDetector()
+        self._motion_episode = -math.inf
+        self._motion_ref = 0.0
         self._spo2_minutes = MinuteMean(60.0)
         self._pulse_minutes = MinuteMean(60.0)
         self._spo2_minute: tuple[float, float] | None = None
@@ -371,9 +373,13 @@ class Core:
             self.rejected.count("spo2", "blanked")
             return
         motion = self._motion
-        if t < motion.until and v < self._spo2_filter.last - 1.0 and motion.active(t):
-            self.rejected.count("spo2", "motion")
-            return
+        if t < motion.until and motion.active(t):
+            if motion.since != self._motion_episode:  # a new episode: SpO2 before it
+                self._motion_episode = motion.since
+                self._motion_ref = self._spo2_filter.last
+            if v < self._motion_ref - 1.0:
+                self.rejected.count("spo2", "motion")
+                return
         if not self._spo2_filter.accept(t, v):
             self.rejected.count("spo2", "fast_change")
             return
