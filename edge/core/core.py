@@ -376,7 +376,10 @@ class Core:
         if t < motion.until and motion.active(t):
             if motion.since != self._motion_episode:  # a new episode: SpO2 before it
                 self._motion_episode = motion.since
-                self._motion_ref = self._spo2_filter.last
+                trend = self.trend["spo2"]
+                # the dip may have started a few seconds before the pulse gave it away
+                level = trend.level if trend.n else 0.0
+                self._motion_ref = max(self._spo2_filter.last, level)
             if v < self._motion_ref - 1.0:
                 self.rejected.count("spo2", "motion")
                 return
