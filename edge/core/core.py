@@ -394,7 +394,7 @@ class Core:
             sat.last_time = t
         done = self._spo2_minutes.add(t, v)
         if done is not None:
-            self._spo2_minute_done(done, out)
+            self._spo2_minute_done(done, t, out)
 
     def _eval_desat(self, t: float, v: float, out: list[Output]) -> None:
         sat = self._sat
@@ -414,7 +414,10 @@ class Core:
         values = {"spo2": v, "satseconds": _r1(sat.total), "limit": sat.limit, "rapid": rapid}
         self._emit(out, cond.update(t, want, msg, values))
 
-    def _spo2_minute_done(self, done: tuple[float, float, int], out: list[Output]) -> None:
+    def _spo2_minute_done(
+        self, done: tuple[float, float, int], t: float, out: list[Output]
+    ) -> None:
+        """A finished minute of SpO2; ``t`` is the reading that closed it (the alert time)."""
         tm, mean, _n = done
         self._spo2_minute = (tm, mean)
         self._baselines.observe("spo2", tm, mean)
@@ -440,7 +443,7 @@ class Core:
             "limit": _r1(limit),
             "baseline": base,
         }
-        self._emit(out, cond.update(tm, want, msg, values))
+        self._emit(out, cond.update(t, want, msg, values))
 
     def _on_pulse(self, r: Reading, t: float, out: list[Output]) -> None:
         last = self._last["pulse"]
@@ -461,9 +464,11 @@ class Core:
             return
         done = self._pulse_minutes.add(t, v)
         if done is not None:
-            self._pulse_minute_done(done, out)
+            self._pulse_minute_done(done, t, out)
 
-    def _pulse_minute_done(self, done: tuple[float, float, int], out: list[Output]) -> None:
+    def _pulse_minute_done(
+        self, done: tuple[float, float, int], t: float, out: list[Output]
+    ) -> None:
         tm, mean, _n = done
         hr = self._pulse_avg.update(tm, mean).value
         assert hr is not None
@@ -482,7 +487,7 @@ class Core:
             else f"pulse back to {hr:.0f} /min"
         )
         values = {"pulse": _r1(hr), "minute_mean": _r1(mean)}
-        self._emit(out, cond.update(tm, want, msg, values))
+        self._emit(out, cond.update(t, want, msg, values))
 
     def _on_pi(self, r: Reading, t: float, out: list[Output]) -> None:
         if r.flags and not r.flags.isdisjoint(SENSOR_OFF_FLAGS):
