@@ -16,7 +16,6 @@ and leaves them in the outbox, as the agent would at the bedside.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -156,15 +155,18 @@ class AgentProcess:
 
 
 class StationView:
-    """Subscribes to the bed's topics and prints alerts as the station sees them."""
+    """The central station for the demo bed: a paho subscriber feeding
+    :class:`edge.station.Station` (de-duplication by ``msg_id``, ``seq`` gaps, the
+    board), printing alert events as they arrive."""
 
     def __init__(self, host: str, port: int, topic_root: str, clock_start: float) -> None:
         import paho.mqtt.client as mqtt
 
+        from edge.station import Station
+
+        self.board = Station(filter=topic_root.removeprefix("capleak/v1/"))
         self.alerts: list[dict[str, Any]] = []
-        self.seqs: list[int] = []
         self.counts: dict[str, int] = {}
-        self.status: str | None = None
         self._start = clock_start
         self._lock = threading.Lock()
         self.client = mqtt.Client(
@@ -172,32 +174,32 @@ class StationView:
             client_id=f"capleak-demo-station-{os.getpid()}",
             protocol=mqtt.MQTTv5,
         )
-        self.client.on_connect = lambda c, *_: c.subscribe(f"{topic_root}/#", qos=1)
+        self.client.on_connect = lambda c, *_: c.subscribe(self.board.subscription(), qos=1)
         self.client.on_message = self._on_message
-        self.topic_root = topic_root
         self.client.connect(host, port, keepalive=30)
         self.client.loop_start()
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        sub = msg.topic[len(self.topic_root) + 1 :]
         with self._lock:
-            self.counts[sub] = self.counts.get(sub, 0) + 1
-        try:
-            body = json.loads(msg.payload)
-        except ValueError:
-            return
-        if isinstance(body, dict) and isinstance(body.get("seq"), int) and not body.get("will"):
-            with self._lock:
-                self.seqs.append(body["seq"])
-        if sub == "status":
-            self.status = body.get("state") if isinstance(body, dict) else str(body)
-            return
-        if sub == "alerts" and isinstance(body, dict):
-            with self._lock:
-                self.alerts.append(body)
-            seen = alert_from_message(body)
-            if seen is not None and seen.phase in SHOWN_PHASES:
-                print(format_alert(seen, "STATION", self._start), flush=True)
+            rec = self.board.receive(msg.topic, bytes(msg.payload), bool(msg.retain))
+            if rec is None or rec.duplicate or rec.error:
+                return
+            self.counts[rec.kind] = self.counts.get(rec.kind, 0) + 1
+            if rec.kind == "alerts":
+                self.alerts.append(rec.payload)
+            else:
+                return
+        seen = alert_from_message(rec.payload)
+        if seen is not None and seen.phase in SHOWN_PHASES:
+            print(format_alert(seen, "STATION", self._start), flush=True)
+
+    def missing(self) -> int:
+        with self._lock:
+            return sum(v.missing() for v in self.board.beds.values())
+
+    def render(self) -> str:
+        with self._lock:
+            return self.board.render()
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -642,13 +644,13 @@ def run_demo(
         say(summary(course, seen, Thresholds()))
         say("")
         if station is not None:
-            seqs = sorted(set(station.seqs))
-            missing = sorted(set(range(seqs[0], seqs[-1] + 1)) - set(seqs)) if seqs else []
-            shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+            say("The station's board at the end:")
+            say("\n".join("  " + line for line in station.render().splitlines()))
+            say("")
             say(
                 f"Station received {sum(station.counts.values())} messages "
                 f"({', '.join(f'{k} {v}' for k, v in sorted(station.counts.items()))}); "
-                f"seq gaps: {len(missing)}" + (f" (missing {shown})." if missing else ".")
+                f"seq gaps: {station.missing()}."
             )
         kept = count_outbox(state_dir)
         if kept:
