@@ -547,116 +547,141 @@ def run_demo(
     keep: bool = False,
     verbose: bool = False,
 ) -> int:
-    from edge.clock import SharedScaledClock
-    from edge.config import Thresholds
-    from edge.mqtt import parse_broker_url
-
     if speed is None:
         speed = days * 86400.0 / duration
     else:
         days = min(30.0, max(0.05, speed * duration / 86400.0))
     say(f"capleak demo: building a virtual patient ({scenario}, {days:g} days)...")
-    course = make_course(scenario, days)
-    private: PrivateBroker | None = None
-    with workdir(keep) as wd:
-        url: str
-        have_broker = True
-        if broker:
-            url = broker
-            addr = parse_broker_url(url)
-            if not broker_reachable(addr.host, addr.port):
-                have_broker = False
-                say(f"No MQTT broker answers at {url}: the agent will keep every message in its")
-                say("outbox (and send them when the broker appears); alerts are shown here.")
-        elif (binary := find_mosquitto()) is not None:
-            private = PrivateBroker(binary, wd)
-            url = private.url
-            say(f"Started a private mosquitto at {url}.")
-        else:
-            have_broker = False
-            url = f"mqtt://127.0.0.1:{free_port()}"
-            say("No MQTT broker: mosquitto is not installed and no --broker was given")
-            say("(install it with `apt-get install mosquitto`). The agent still runs: it keeps")
-            say("every message in its outbox and the alerts are shown here from its log.")
-        # Anchor the shared clock a moment ahead, so the course starts once all is up.
-        clock = SharedScaledClock(course.start, speed, anchor=time.time() + 1.5)
-        sims = DeviceSimulators(course, clock, wd)
-        sims.start()
-        if not sims.wait_open():
-            say("capleak demo: the device simulators could not open their ptys")
-            sims.stop()
-            return 1
-        state_dir = wd / "state"
-        cfg = demo_config(
-            wd / "capleak.toml",
-            broker_url=url,
-            state_dir=state_dir,
-            ports=sims.ports,
-            course=course,
-            speed=speed,
-        )
-        topic_root = "capleak/v1/demo/ward/bed-1"
-        station = None
-        if have_broker:
-            addr = parse_broker_url(url)
-            station = StationView(addr.host, addr.port, topic_root, course.start)
-        agent = AgentProcess(cfg, clock.spec, echo=verbose, local_alerts=not have_broker)
-        say(
-            f"Devices on ptys: {', '.join(f'{d} ({drv})' for d, drv, _ in DEMO_DEVICES)}; "
-            f"agent: capleak run --config {cfg}"
-        )
-        say(
-            f"Playing {days:g} days at x{speed:.0f} in about {duration:.0f} s "
-            f"(simulated time; Ctrl-C stops early)."
-        )
-        say("")
-        agent.start()
-        stop = threading.Event()
-        old = signal.signal(signal.SIGINT, lambda *_: stop.set())
-        rc_agent = 0
+    try:
+        course = make_course(scenario, days)
+    except ValueError as e:
+        say(f"capleak demo: {e}")
+        return 2
+    # Everything started from here on is stopped on the way out, Ctrl-C included.
+    with contextlib.ExitStack() as stack:
+        wd = stack.enter_context(workdir(keep))
+        url, have_broker = _choose_broker(broker, wd, stack)
+        return _play(course, url, have_broker, speed, days, duration, wd, keep, verbose, stack)
+    return 1  # not reached (the with-block returns); keeps type checkers content
+
+
+def _choose_broker(broker: str | None, wd: Path, stack: contextlib.ExitStack) -> tuple[str, bool]:
+    """The broker URL to use, and whether a broker answers there."""
+    from edge.mqtt import parse_broker_url
+
+    if broker:
+        addr = parse_broker_url(broker)
+        if broker_reachable(addr.host, addr.port):
+            return broker, True
+        say(f"No MQTT broker answers at {broker}: the agent will keep every message in its")
+        say("outbox (and send them when the broker appears); alerts are shown here.")
+        return broker, False
+    binary = find_mosquitto()
+    if binary is not None:
         try:
-            end = clock.anchor + duration
-            next_progress = time.time() + duration / 8
-            while not stop.is_set() and time.time() < end:
-                if agent.proc is not None and agent.proc.poll() is not None:
-                    say(f"The agent stopped unexpectedly (exit {agent.proc.returncode}):")
-                    for line in agent.lines[-15:]:
-                        say(f"  agent | {line}")
-                    break
-                if time.time() >= next_progress:
-                    next_progress += duration / 8
-                    if clock.now() >= course.start:
-                        say(f"  ... {course_time(clock.now(), course.start)}")
-                stop.wait(0.2)
-        finally:
-            signal.signal(signal.SIGINT, old)
-            rc_agent = agent.stop()
-            sims.stop()
-            time.sleep(0.3)  # the last messages reach the station
-            if station is not None:
-                station.close()
-            if private is not None:
-                private.stop()
-        if station is not None:
-            seen = [a for a in map(alert_from_message, station.alerts) if a is not None]
+            private = PrivateBroker(binary, wd)
+        except (RuntimeError, OSError) as e:
+            say(f"Could not start a private mosquitto ({e}).")
         else:
-            seen = [a for a in map(alert_from_log, agent.lines) if a is not None]
-        say(summary(course, seen, Thresholds()))
+            stack.callback(private.stop)
+            say(f"Started a private mosquitto at {private.url}.")
+            return private.url, True
+    say("No MQTT broker: mosquitto is not available and no --broker was given")
+    say("(install it with `apt-get install mosquitto`). The agent still runs: it keeps")
+    say("every message in its outbox and the alerts are shown here from its log.")
+    return f"mqtt://127.0.0.1:{free_port()}", False
+
+
+def _play(
+    course: Course,
+    url: str,
+    have_broker: bool,
+    speed: float,
+    days: float,
+    duration: float,
+    wd: Path,
+    keep: bool,
+    verbose: bool,
+    stack: contextlib.ExitStack,
+) -> int:
+    from edge.clock import SharedScaledClock
+    from edge.config import Thresholds
+    from edge.mqtt import parse_broker_url
+
+    # Anchor the shared clock a moment ahead, so the course starts once all is up.
+    clock = SharedScaledClock(course.start, speed, anchor=time.time() + 1.5)
+    sims = DeviceSimulators(course, clock, wd)
+    sims.start()
+    stack.callback(sims.stop)
+    if not sims.wait_open():
+        say("capleak demo: the device simulators could not open their ptys")
+        return 1
+    state_dir = wd / "state"
+    cfg = demo_config(
+        wd / "capleak.toml",
+        broker_url=url,
+        state_dir=state_dir,
+        ports=sims.ports,
+        course=course,
+        speed=speed,
+    )
+    station = None
+    if have_broker:
+        addr = parse_broker_url(url)
+        station = StationView(addr.host, addr.port, "capleak/v1/demo/ward/bed-1", course.start)
+        stack.callback(station.close)
+    agent = AgentProcess(cfg, clock.spec, echo=verbose, local_alerts=not have_broker)
+    say(
+        f"Devices on ptys: {', '.join(f'{d} ({drv})' for d, drv, _ in DEMO_DEVICES)}; "
+        f"agent: capleak run --config {cfg}"
+    )
+    say(
+        f"Playing {days:g} days at x{speed:.0f} in about {duration:.0f} s "
+        f"(simulated time; Ctrl-C stops early)."
+    )
+    say("")
+    stop = threading.Event()
+    old = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        agent.start()
+        end = clock.anchor + duration
+        next_progress = time.time() + duration / 8
+        while not stop.is_set() and time.time() < end:
+            if agent.proc is not None and agent.proc.poll() is not None:
+                say(f"The agent stopped unexpectedly (exit {agent.proc.returncode}):")
+                for line in agent.lines[-15:]:
+                    say(f"  agent | {line}")
+                break
+            if time.time() >= next_progress:
+                next_progress += duration / 8
+                if clock.now() >= course.start:
+                    say(f"  ... {course_time(clock.now(), course.start)}")
+            stop.wait(0.2)
+    finally:
+        signal.signal(signal.SIGINT, old)
+        rc_agent = agent.stop()  # SIGTERM: the agent flushes and says offline
+        sims.stop()
+        time.sleep(0.3)  # the last messages reach the station
+    if station is not None:
+        seen = [a for a in map(alert_from_message, station.alerts) if a is not None]
+    else:
+        seen = [a for a in map(alert_from_log, agent.lines) if a is not None]
+    say(summary(course, seen, Thresholds()))
+    say("")
+    if station is not None:
+        say("The station's board at the end:")
+        say("\n".join("  " + line for line in station.render().splitlines()))
         say("")
-        if station is not None:
-            say("The station's board at the end:")
-            say("\n".join("  " + line for line in station.render().splitlines()))
-            say("")
-            say(
-                f"Station received {sum(station.counts.values())} messages "
-                f"({', '.join(f'{k} {v}' for k, v in sorted(station.counts.items()))}); "
-                f"seq gaps: {station.missing()}."
-            )
-        kept = count_outbox(state_dir)
-        if kept:
-            say(f"{kept} message(s) are still in the agent's outbox ({state_dir}).")
-        say(f"Agent exit status {rc_agent}." + (f" Files kept in {wd}." if keep else ""))
-        return 0 if rc_agent == 0 else 1
+        say(
+            f"Station received {sum(station.counts.values())} messages "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(station.counts.items()))}); "
+            f"seq gaps: {station.missing()}."
+        )
+    kept = count_outbox(state_dir)
+    if kept:
+        say(f"{kept} message(s) are still in the agent's outbox ({state_dir}).")
+    say(f"Agent exit status {rc_agent}." + (f" Files kept in {wd}." if keep else ""))
+    return 0 if rc_agent == 0 else 1
 
 
 def count_outbox(state_dir: Path) -> int:

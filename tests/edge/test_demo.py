@@ -71,3 +71,11 @@ def test_alert_log_lines_parse_and_course_time_counts_days() -> None:
     assert a.message == "SBP 86 below 90"
     assert course_time(a.time, START) == "day 2 22:58"
     assert alert_from_log("INFO device spo2 online") is None
+
+
+def test_unknown_scenario_is_a_usage_error() -> None:
+    r = run_cli("demo", "--scenario", "catastrophic", "--duration", "5", timeout=60)
+    assert r.returncode == 2
+    assert (
+        "unknown scenario 'catastrophic'; known: none, mild, moderate, severe" in r.stdout.decode()
+    )
