@@ -23,8 +23,12 @@ from tests.edge.messaging import bed_config
 from tests.support import REPO, Collector, Mosquitto, wait_for
 
 #: mosquitto started as root drops to the ``mosquitto`` user, which cannot write the
-#: test's private temp dir: without this its persistence (and log) silently fail.
-KEEP_USER = "user root\n"
+#: test's private temp dir: without ``user root`` its persistence (and log) silently
+#: fail. ``max_inflight_messages 0``: mosquitto writes each message to the subscriber
+#: at once instead of queueing it in memory behind 20 unacknowledged ones; a message
+#: the broker acknowledged to the agent but only held in memory dies with a kill -9 of
+#: the broker, and no publisher can prevent that loss.
+KEEP_USER = "user root\nmax_inflight_messages 0\n"
 
 
 @pytest.fixture
