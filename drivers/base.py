@@ -17,7 +17,13 @@ class Decoder(Protocol):
     them. ``now`` is the receive time (epoch seconds) used for readings whose
     frame carries no time of its own; with ``now=None`` such readings keep
     ``time=None``. Garbage never raises: it is skipped and counted in
-    ``rejected`` by reason (e.g. ``{"checksum": 2}``).
+    ``rejected`` by reason (e.g. ``{"checksum": 2}``): ``rejected`` counts
+    corrupt input only, never valid frames that carry no value (dashes,
+    overload).
+
+    Decoders in this package also have ``reset()``: forget partial frames (the
+    transport calls it after a reconnect, so bytes from before a gap are never
+    joined to bytes after it). It is optional for other implementations.
     """
 
     rejected: Counter[str]
@@ -38,8 +44,10 @@ class DriverSpec:
     parity: str = "N"
     stopbits: float = 1
     #: Silence longer than this raises ``device_offline`` (OpenICE uses 1.1 s for
-    #: a Radical-7, 3 s for Nonin: ``shared/docs/protocols.md``).
-    max_quiet_s: float = 5.0
+    #: a Radical-7, 3 s for Nonin: ``shared/docs/protocols.md``). ``None``: silence
+    #: is normal for this device (a scale that prints only when weighing); the
+    #: transport then reports offline only when the port itself is unavailable.
+    max_quiet_s: float | None = 5.0
     #: Bytes written to poll a polled device, and how often (None: it streams).
     poll_command: bytes | None = None
     poll_interval_s: float | None = None

@@ -23,6 +23,11 @@ class LineFramer:
         self._skipping = False
         self.rejected: Counter[str] = Counter()
 
+    def reset(self) -> None:
+        """Forget a partial line (after a reconnect: never join across a gap)."""
+        self._buf.clear()
+        self._skipping = False
+
     def feed(self, data: bytes) -> list[bytes]:
         lines: list[bytes] = []
         parts = data.replace(b"\r", b"\n").split(b"\n")

@@ -25,9 +25,18 @@ Assumptions:
 - The monitor's clock is taken as UTC unless the option ``utc_offset_h`` says
   otherwise (set the monitor to UTC, or configure its offset). The frame time
   becomes the reading time.
-- A line without a valid date-time prefix, or with a malformed value for one
-  of the keys we read, is rejected whole (counted as ``malformed``): a frame
-  we cannot fully trust yields no reading.
+- A line without a valid date-time, or with a malformed value for one of the
+  keys we read, is rejected whole (counted as ``malformed``): a frame we
+  cannot fully trust yields no reading. Non-ASCII bytes, a token without
+  ``=``, a key given twice with different values, or an ``EXC`` that is not
+  1-8 hex digits make a line malformed too.
+- Resynchronisation: garbage glued in front of a line (a partial line after
+  plugging in mid-transmission) is skipped up to the first date-time that is
+  followed by ``KEY=VALUE`` fields; the line is then decoded from there.
+  Garbage without a terminator longer than 512 bytes is dropped (``overlong``).
+- There is no checksum: a bit flip inside a digit cannot be detected. Range
+  checks below catch some; the core's plausibility and artifact rules do the
+  rest.
 - Plausibility: SpO2 0-100, BPM 0-400, PI 0-30; values outside are rejected
   as malformed (the core applies clinical plausibility later).
 """
@@ -75,7 +84,9 @@ _FIELDS: Mapping[str, tuple[str, float, float]] = {
     "PI": ("pi", 0.0, 30.0),
 }
 
-_TIME_RE = re.compile(rb"^(\d\d)/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)(?: |$)")
+_TIME_RE = re.compile(rb"(\d\d)/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)(?: |$)")
+_EXC_RE = re.compile(r"^[0-9A-Fa-f]{1,8}$")
+_MAX_FIELDS = 64
 _NUM_RE = re.compile(r"^[+]?(\d+(?:\.\d+)?)%?$")
 _DASH_RE = re.compile(r"^[+-]?-+(?:\.-+)?%?$")
 
@@ -86,7 +97,7 @@ def flags_from_exc(exc: int) -> frozenset[str]:
     >>> sorted(flags_from_exc(0x000821))
     ['no_sensor', 'sensor_off']
     """
-    return frozenset(flag for bit, flag in EXC_FLAGS.items() if exc & bit)
+    return frozenset(str(flag) for bit, flag in EXC_FLAGS.items() if exc & bit)
 
 
 class MasimoDecoder:
@@ -99,6 +110,9 @@ class MasimoDecoder:
         self._framer = LineFramer(max_len=512)
         self.rejected: Counter[str] = self._framer.rejected
 
+    def reset(self) -> None:
+        self._framer.reset()
+
     def feed(self, data: bytes, now: float | None = None) -> list[Reading]:
         out: list[Reading] = []
         for line in self._framer.feed(data):
@@ -106,7 +120,7 @@ class MasimoDecoder:
         return out
 
     def decode_line(self, line: bytes) -> list[Reading]:
-        m = _TIME_RE.match(line)
+        m = _TIME_RE.match(line) or _TIME_RE.search(line)
         if m is None:
             self.rejected["malformed"] += 1
             return []
@@ -121,20 +135,24 @@ class MasimoDecoder:
         except UnicodeDecodeError:
             self.rejected["malformed"] += 1
             return []
+        tokens = text.split()
+        if not tokens or len(tokens) > _MAX_FIELDS:
+            self.rejected["malformed"] += 1
+            return []
         fields: dict[str, str] = {}
-        for token in text.split():
+        for token in tokens:
             key, sep, value = token.partition("=")
-            if not sep or not key:
+            key = key.upper()
+            if not sep or not key or fields.get(key, value) != value:
                 self.rejected["malformed"] += 1
                 return []
-            fields[key.upper()] = value
+            fields[key] = value
         flags: frozenset[str] = frozenset()
         if "EXC" in fields:
-            try:
-                flags = flags_from_exc(int(fields["EXC"], 16))
-            except ValueError:
+            if not _EXC_RE.match(fields["EXC"]):
                 self.rejected["malformed"] += 1
                 return []
+            flags = flags_from_exc(int(fields["EXC"], 16))
         t = stamp.timestamp()
         readings: list[Reading] = []
         for key, (signal, lo, hi) in _FIELDS.items():

@@ -22,7 +22,17 @@ from edge import __version__
 from edge.config import EX_CONFIG, ConfigError
 
 #: Subcommand modules, in the order ``capleak --help`` lists them.
-COMMANDS: tuple[str, ...] = ("edge.commands.check_config", "edge.commands.station")
+COMMANDS: tuple[str, ...] = (
+    "edge.commands.check_config",
+    "edge.commands.run",
+    "edge.commands.demo",
+    "edge.commands.decode",
+    "edge.commands.simulate",
+    "edge.commands.capture",
+    "edge.commands.replay",
+    "edge.commands.station",
+    "edge.commands.evaluate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

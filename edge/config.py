@@ -177,7 +177,12 @@ class Thresholds:
         max=100,
     )
     spo2_drop_points: float = setting(
-        3.0, doc="spo2_falling when this many points below baseline, sustained", min=1, max=15
+        4.0,
+        doc="spo2_falling when this many points below baseline, sustained (issue #4 example: "
+        "3; one more because a probe change alone moves SpO2 by 1-2 points, and oximeter "
+        "accuracy is about +-2 points)",
+        min=1,
+        max=15,
     )
     satseconds_limit: float = setting(
         50.0, doc="desaturation SatSeconds setting (Nellcor, clinical.md)", min=10, max=200
@@ -192,8 +197,17 @@ class Thresholds:
         130.0, doc="tachycardia at high priority above this (Dutcher 2014)", min=80, max=250
     )
     tachycardia_min_s: float = setting(
+        28800.0,
+        doc="tachycardia (medium) must persist this long: a whole dosing interval, because "
+        "post-dose fever tachycardia (fever 2-4 h after each dose, Dutcher 2014 Table 2) "
+        "settles within it while a leak's compensation persists ('persisting', Table 3)",
+        min=0,
+        max=86400,
+    )
+    tachycardia_high_min_s: float = setting(
         600.0,
-        doc="tachycardia must persist this long ('persisting after correction')",
+        doc="tachycardia above tachycardia_high_bpm (high) must persist this long (Dutcher "
+        "2014: HR > 130 persisting is an absolute criterion)",
         min=0,
         max=86400,
     )
@@ -221,6 +235,66 @@ class Thresholds:
     )
     baseline_learn_h: float = setting(
         2.0, doc="learn baselines from the first hours when not configured", min=0.25, max=48
+    )
+    bp_hysteresis_mmhg: float = setting(
+        5.0,
+        doc="BP alerts end only this far back above their limit (NIBP error +-5 mmHg, "
+        "signal-processing.md)",
+        min=0,
+        max=30,
+    )
+    bp_projection_confidence: float = setting(
+        0.8,
+        doc="bp_falling by projection needs this probability of crossing within the horizon",
+        min=0.5,
+        max=0.999,
+    )
+    nibp_outlier_sigma: float = setting(
+        3.0,
+        doc="an NIBP cycle this many innovation SDs off its trend waits for the next cycle "
+        "to confirm it (issue #4; Yang 2010 uses prediction errors)",
+        min=2,
+        max=10,
+    )
+    spo2_fast_drop_pct: float = setting(
+        4.0,
+        doc="an SpO2 sample this many % (relative) below the last accepted one is an "
+        "artifact unless it persists (pobm/PhysioZoo cleaning, signal-processing.md)",
+        min=1,
+        max=30,
+    )
+    spo2_confirm_s: float = setting(
+        10.0,
+        doc="a fast SpO2 drop is accepted once it has persisted this long (Gorges 2009: "
+        "a 14 s delay removes half of ignored alarms)",
+        min=0,
+        max=120,
+    )
+    spo2_falling_min_s: float = setting(
+        1800.0,
+        doc="spo2_falling needs the SpO2 trend below its limit this long (hours-long "
+        "pulmonary-oedema drift; Saab 2021 uses 30 min windows)",
+        min=60,
+        max=86400,
+    )
+    weight_step_kg: float = setting(
+        1.5,
+        doc="a bed-scale change this big within weight_step_window_min is a step, kept "
+        "aside until it reverses (artifact) or persists (protocols.md, 'Scales')",
+        min=0.2,
+        max=20,
+    )
+    weight_step_window_min: float = setting(
+        30.0,
+        doc="a weight step that reverses within this window is rejected as an artifact",
+        min=1,
+        max=720,
+    )
+    weight_hysteresis_pct: float = setting(
+        1.0,
+        doc="weight_gain steps down only this many % below a step (scale error ~0.5 %)",
+        min=0,
+        max=5,
     )
 
 

@@ -78,3 +78,23 @@ def test_random_bytes_never_raise(data: bytes) -> None:
     d = MasimoDecoder()
     d.feed(data)
     assert [r.value for r in d.feed(b"\n" + PUBLISHED[1])] == [97.0, 64.0, 11.82]
+
+
+def test_garbage_glued_before_a_line_is_skipped() -> None:
+    d = MasimoDecoder()
+    out = d.feed(b"\x13\x88=BPM" + PUBLISHED[1])
+    assert [r.value for r in out] == [97.0, 64.0, 11.82]
+
+
+def test_hardened_rejections() -> None:
+    d = MasimoDecoder()
+    bad = [
+        b"09/15/10 15:10:29 SPO2=097% SPO2=090% BPM=064\r\n",  # conflicting duplicate
+        b"09/15/10 15:10:29 SPO2=097% EXC=123456789\r\n",  # EXC too long
+        b"09/15/10 15:10:29 SPO2=097% EXC=0x12\r\n",  # not hex digits
+        b"09/15/10 15:10:29\r\n",  # no fields
+        b"13/45/10 15:10:29 SPO2=097%\r\n",  # no such date
+        b"09/15/10 15:10:29 SPO2=1\xe97%\r\n",  # not ASCII
+    ]
+    assert d.feed(b"".join(bad)) == []
+    assert d.rejected["malformed"] == len(bad)

@@ -1,0 +1,183 @@
+"""Datascope Accutorr-style NIBP poll (blood pressure; SpO2 and pulse when fitted).
+
+Protocol (``shared/docs/protocols.md``; Accutorr 3 manual):
+
+- The host sends ``P`` then CR (``50 0D``) on a configurable interval; the
+  monitor answers one line::
+
+      P:--,85,120, 45, 80,000,010,000, 5
+
+  = SaO2, PR, systolic, mean, diastolic, three status fields, minutes since
+  the last NIBP measurement. ``--`` = not available. Fields may be
+  space-padded. The line ends with CR (CR LF and LF are accepted too).
+- The same NIBP result is repeated on every poll until a new measurement. A
+  new measurement is when the minutes field goes down or the pressures change.
+
+Decoding:
+- ``sbp``/``map``/``dbp`` (mm[Hg]) are emitted **once per new measurement**,
+  never once per poll, stamped ``now - minutes * 60`` (the measurement time).
+  Offline (``now=None``) they carry no time. The first answer after start-up is
+  a new measurement (the decoder has no memory of earlier ones; after a
+  reconnect the transport keeps the same decoder, so nothing is repeated).
+- ``spo2``/``pulse`` from the SaO2/PR fields are emitted on every answer that
+  has them (they are live values), stamped ``now``. Option ``spo2 = false``
+  turns them off (a monitor without an oximeter, or one read by another driver).
+- A line that is not ``P:`` plus nine comma-separated fields, or a field that
+  is neither a number nor dashes, is rejected whole (``malformed``).
+
+Assumptions:
+- 9600 8N1 (the manual's default for the host port; configurable per device).
+- The meaning of the three status fields is not public here: they are checked
+  to be numbers or dashes and otherwise ignored (no flags are derived).
+- A pressure triple with one or two fields missing emits the available ones.
+- Plausibility: pressures 0-300 mm[Hg], minutes 0-9999, SaO2 0-100, PR 0-400.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from drivers.base import DriverSpec
+from drivers.framing import LineFramer
+from edge.vocabulary import Reading
+
+POLL = b"P\r"
+_NUM = re.compile(r"^\d{1,4}$")
+_DASH = re.compile(r"^-+$")
+_RANGES = ((0, 100), (0, 400), (0, 300), (0, 300), (0, 300), None, None, None, (0, 9999))
+
+
+def _field(raw: str, rng: tuple[int, int] | None) -> int | str | None:
+    """An int, ``None`` for dashes, or ``"bad"``."""
+    text = raw.strip()
+    if _DASH.match(text):
+        return None
+    if not _NUM.match(text):
+        return "bad"
+    value = int(text)
+    if rng is not None and not rng[0] <= value <= rng[1]:
+        return "bad"
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class AccutorrAnswer:
+    """One answer to a poll; ``None`` = dashes. ``minutes`` since the last NIBP."""
+
+    spo2: int | None
+    pulse: int | None
+    sbp: int | None
+    map: int | None
+    dbp: int | None
+    minutes: int | None
+    status: tuple[int, int, int] = (0, 10, 0)
+
+
+def parse_answer(line: bytes) -> AccutorrAnswer | None:
+    """The fields of one answer line, or ``None`` when it is malformed.
+
+    >>> parse_answer(b"P:--,85,120, 45, 80,000,010,000, 5")
+    AccutorrAnswer(spo2=None, pulse=85, sbp=120, map=45, dbp=80, minutes=5, status=(0, 10, 0))
+    """
+    try:
+        text = line.decode("ascii").strip()
+    except UnicodeDecodeError:
+        return None
+    if not text.startswith("P:"):
+        return None
+    parts = text[2:].split(",")
+    if len(parts) != 9:
+        return None
+    vals = [_field(p, r) for p, r in zip(parts, _RANGES, strict=True)]
+    if any(v == "bad" for v in vals):
+        return None
+    status = tuple(0 if v is None else v for v in vals[5:8])
+    return AccutorrAnswer(*vals[:5], minutes=vals[8], status=status)  # type: ignore[arg-type]
+
+
+class AccutorrDecoder:
+    """Incremental decoder of poll answers; see the module docstring."""
+
+    def __init__(self, source: str = "accutorr", options: Mapping[str, Any] | None = None):
+        self.source = source
+        opts = options or {}
+        self.emit_spo2 = bool(opts.get("spo2", True))
+        self._framer = LineFramer(max_len=128)
+        self.rejected: Counter[str] = self._framer.rejected
+        self._last: tuple[int | None, ...] | None = None  # (sbp, map, dbp)
+        self._last_minutes: int | None = None
+
+    def reset(self) -> None:
+        self._framer.reset()  # the last measurement is kept: no repeat after a reconnect
+
+    def feed(self, data: bytes, now: float | None = None) -> list[Reading]:
+        out: list[Reading] = []
+        for line in self._framer.feed(data):
+            answer = parse_answer(line)
+            if answer is None:
+                self.rejected["malformed"] += 1
+                continue
+            out.extend(self.decode_answer(answer, now))
+        return out
+
+    def decode_answer(self, a: AccutorrAnswer, now: float | None) -> list[Reading]:
+        out: list[Reading] = []
+        if self.emit_spo2:
+            for signal, value in (("spo2", a.spo2), ("pulse", a.pulse)):
+                if value is not None:
+                    out.append(Reading.of(signal, value, time=now, source=self.source))
+        pressures = (a.sbp, a.map, a.dbp)
+        if all(p is None for p in pressures):
+            return out
+        new = (
+            self._last is None
+            or pressures != self._last
+            or (
+                a.minutes is not None
+                and self._last_minutes is not None
+                and a.minutes < self._last_minutes
+            )
+        )
+        self._last, self._last_minutes = pressures, a.minutes
+        if not new:
+            return out
+        when = None if now is None else now - 60.0 * (a.minutes or 0)
+        for signal, value in zip(("sbp", "map", "dbp"), pressures, strict=True):
+            if value is not None:
+                out.append(Reading.of(signal, value, time=when, source=self.source))
+        return out
+
+
+def _fmt(value: int | None, width: int) -> str:
+    return "-" * min(width, 2) if value is None else f"{value:>{width}d}"
+
+
+def encode(answer: AccutorrAnswer) -> bytes:
+    """One answer line, CR terminated, padded like the manual's example.
+
+    >>> encode(AccutorrAnswer(None, 85, 120, 45, 80, 5))
+    b'P:--,85,120, 45, 80,000,010,000, 5\\r'
+    """
+    s1, s2, s3 = answer.status
+    return (
+        f"P:{_fmt(answer.spo2, 2)},{_fmt(answer.pulse, 2)},{_fmt(answer.sbp, 3)},"
+        f"{_fmt(answer.map, 3)},{_fmt(answer.dbp, 3)},{s1:03d},{s2:03d},{s3:03d},"
+        f"{_fmt(answer.minutes, 2)}\r"
+    ).encode("ascii")
+
+
+DRIVER = DriverSpec(
+    name="accutorr",
+    description="Datascope Accutorr-style NIBP poll (P<CR>): sbp/map/dbp once per "
+    "measurement, SpO2/pulse when fitted; 9600 8N1",
+    decoder=lambda source, options: AccutorrDecoder(source, options),
+    baudrate=9600,
+    poll_command=POLL,
+    poll_interval_s=10.0,
+    # Three missed answers; the transport raises this to 2.5 x a longer poll interval.
+    max_quiet_s=30.0,
+)

@@ -1,0 +1,121 @@
+"""Mettler Toledo MT-SICS level 0 weight poll (``S``): stable weight of a scale.
+
+Protocol (``shared/docs/protocols.md``):
+
+- The host sends ``S`` (send stable weight) + CR LF; the balance answers::
+
+      S S      72.45 kg      stable weight
+      S D      72.40 kg      dynamic (in motion): emitted with ``unstable``
+      S I                    busy / no stable value yet: no reading
+      S +                    overload: no reading
+      S -                    underload: no reading
+
+  and an error ``ES``/``ET``/``EL`` (syntax, transmission, logical error) when
+  it did not understand the command: no reading.
+- Fields are separated by one or more spaces; the value is right-aligned in a
+  10-character field; units kg, g, lb (converted to kg like the A&D driver).
+
+Decoding:
+- ``weight`` (kg), ``time=now``; ``S D`` sets ``unstable``.
+- ``S I``/``S +``/``S -`` and ``E*`` answers are valid and yield no reading
+  (counted in ``ignored``). Anything else is ``malformed``.
+
+Assumptions:
+- 9600 8N1 (MT-SICS factory default on most balances; configurable).
+- The driver polls ``S`` every 5 s by default. ``S`` waits for a stable weight
+  (the balance may answer ``S I`` after its own timeout), so a patient moving
+  on a bed scale gives few readings rather than wrong ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from drivers.ad_scale import TO_KG
+from drivers.base import DriverSpec
+from drivers.framing import LineFramer
+from edge.vocabulary import Flag, Reading
+
+POLL = b"S\r\n"
+_WEIGHT = re.compile(r"^S +([SD]) +(-?\d*\.?\d+) +(kg|g|lb)$")
+_NO_VALUE = re.compile(r"^(S +[I+-]|E[STL])$")
+
+
+class MtSicsDecoder:
+    """Incremental MT-SICS answer decoder; see the module docstring."""
+
+    def __init__(self, source: str = "mt-sics", options: Mapping[str, Any] | None = None):
+        self.source = source
+        self._framer = LineFramer(max_len=64)
+        self.rejected: Counter[str] = self._framer.rejected
+        self.ignored: Counter[str] = Counter()
+
+    def reset(self) -> None:
+        self._framer.reset()
+
+    def feed(self, data: bytes, now: float | None = None) -> list[Reading]:
+        out: list[Reading] = []
+        for line in self._framer.feed(data):
+            try:
+                text = line.decode("ascii").strip()
+            except UnicodeDecodeError:
+                self.rejected["malformed"] += 1
+                continue
+            m = _WEIGHT.match(text)
+            if m is None:
+                if _NO_VALUE.match(text):
+                    self.ignored[text.replace(" ", "")] += 1
+                else:
+                    self.rejected["malformed"] += 1
+                continue
+            status, number, unit = m.groups()
+            try:
+                kg = Decimal(number) * TO_KG[unit]
+            except InvalidOperation:
+                self.rejected["malformed"] += 1
+                continue
+            flags = (Flag.UNSTABLE.value,) if status == "D" else ()
+            out.append(
+                Reading.of("weight", round(float(kg), 6), time=now, source=self.source, flags=flags)
+            )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SicsAnswer:
+    """One answer to ``S``: ``status`` S (stable), D (dynamic), I, + or -."""
+
+    status: str
+    weight_kg: float | None = None
+    unit: str = "kg"
+    decimals: int = 2
+
+
+def encode(answer: SicsAnswer) -> bytes:
+    """One answer line, CR LF terminated.
+
+    >>> encode(SicsAnswer("S", 72.45))
+    b'S S      72.45 kg\\r\\n'
+    >>> encode(SicsAnswer("I"))
+    b'S I\\r\\n'
+    """
+    if answer.status not in ("S", "D") or answer.weight_kg is None:
+        return f"S {answer.status}\r\n".encode("ascii")
+    value = Decimal(repr(answer.weight_kg)) / TO_KG[answer.unit]
+    return f"S {answer.status} {value:>10.{answer.decimals}f} {answer.unit}\r\n".encode("ascii")
+
+
+DRIVER = DriverSpec(
+    name="mt-sics",
+    description="Mettler Toledo MT-SICS stable-weight poll (S<CR><LF>), 9600 8N1",
+    decoder=lambda source, options: MtSicsDecoder(source, options),
+    baudrate=9600,
+    poll_command=POLL,
+    poll_interval_s=5.0,
+    max_quiet_s=15.0,
+)

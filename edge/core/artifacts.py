@@ -1,0 +1,275 @@
+"""Artifact rejection: SpO2 fast drops and dropouts, bed-scale steps, NIBP outliers.
+
+The second stage of the core (issue #4, "Pipeline" 2). Each filter is a small
+streaming object; each rejection is counted by reason in :class:`Rejections`.
+
+Sources (``shared/docs/signal-processing.md`` and ``protocols.md``):
+
+- SpO2: a sample that falls >= 4 % (relative) below the previous accepted
+  sample is dropped (pobm / PhysioZoo cleaning). Held alone, that rule would
+  also reject a real sudden desaturation forever, so a drop that *persists*
+  for ``confirm_s`` seconds is accepted from then on (a short confirmation
+  delay of the kind Gorges 2009 found removes half of ignored alarms).
+- Weight: readings flagged unstable are dropped by validation; on a bed scale
+  "a step change that reverses is an artifact, not fluid". A step bigger than
+  ``step_kg`` within ``window_s`` of the last accepted weight is held aside;
+  if the weight comes back within the window, the held readings are rejected;
+  if it stays, their mean is released as one reading.
+- NIBP: a cycle far off its trend's one-step prediction (``sigma`` innovation
+  standard deviations and at least ``min_abs`` mmHg) is held until the next
+  cycle: if that one is closer to the held value than to the prediction the
+  drop is real and both are used, otherwise the held cycle is rejected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+
+
+class Rejections:
+    """Counts of rejected readings by ``signal:reason``.
+
+    >>> r = Rejections()
+    >>> r.count("spo2", "flagged"); r.count("spo2", "flagged", 2)
+    >>> r.as_dict()
+    {'spo2:flagged': 3}
+    >>> r.total
+    3
+    """
+
+    __slots__ = ("_counts",)
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+
+    def count(self, signal: str, reason: str, n: int = 1) -> None:
+        self._counts[f"{signal}:{reason}"] += n
+
+    def __getitem__(self, key: str) -> int:
+        return self._counts[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._counts)
+
+    @property
+    def total(self) -> int:
+        return sum(self._counts.values())
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(sorted(self._counts.items()))
+
+
+class SpO2ArtifactFilter:
+    """Rejects SpO2 samples that fall faster than physiology allows, unless they persist.
+
+    :meth:`accept` returns ``True`` for a sample to use, ``False`` for an
+    artifact. After a dropout longer than ``gap_s`` (probe off, sensor
+    changed) the next sample is taken as the new reference.
+
+    >>> f = SpO2ArtifactFilter(drop_pct=4.0, confirm_s=10.0)
+    >>> [f.accept(t, v) for t, v in [(0, 97), (1, 97), (2, 84), (3, 96)]]
+    [True, True, False, True]
+    >>> [f.accept(t, 85) for t in range(10, 22)][-2:]   # a drop that persists is real
+    [True, True]
+    """
+
+    __slots__ = ("cand_since", "cand_value", "confirm_s", "gap_s", "last", "last_time", "ratio")
+
+    def __init__(self, drop_pct: float = 4.0, confirm_s: float = 10.0, gap_s: float = 30.0):
+        self.ratio = 1.0 - drop_pct / 100.0
+        self.confirm_s = confirm_s
+        self.gap_s = gap_s
+        self.last = 0.0  # last accepted value (0: none yet, so anything is accepted)
+        self.last_time = -math.inf
+        self.cand_since = math.inf
+        self.cand_value = 0.0
+
+    def accept(self, time: float, value: float) -> bool:
+        if value >= self.last * self.ratio or time - self.last_time > self.gap_s:
+            self.last = value
+            self.last_time = time
+            self.cand_since = math.inf
+            return True
+        # a fast drop: a candidate new level, accepted once it persists, i.e. stays
+        # within the same relative band (random garbage from a loosening probe does not)
+        cand = self.cand_value
+        if self.cand_since == math.inf or not cand * self.ratio <= value <= cand / self.ratio:
+            self.cand_since = time
+            self.cand_value = value
+            return False
+        if time - self.cand_since >= self.confirm_s:
+            self.last = value
+            self.last_time = time
+            self.cand_since = math.inf
+            return True
+        return False
+
+
+class MotionDetector:
+    """Marks motion from an erratic pulse, so SpO2 dips that come with it are not trusted.
+
+    During motion a pulse oximeter's pulse rate jumps from second to second,
+    while a real desaturation leaves it steady. The detector follows the mean
+    absolute second-to-second pulse change (exponentially, weight 0.3); above
+    ``threshold`` /min it marks motion until ``hold_s`` after the last jump.
+    An "episode" longer than ``max_s`` is no longer treated as motion (an
+    irregular rhythm must not blind the SpO2 alarms). This is alarm validation
+    against a second signal in the spirit of Charbonnier & Gentil 2010
+    (``signal-processing.md``); the numbers are this project's choice.
+
+    >>> m = MotionDetector()
+    >>> [m.pulse(t, 80.0 + (t % 2)) for t in range(5)][-1]
+    False
+    >>> [m.pulse(5.0 + t, v) for t, v in enumerate((95, 70, 110, 82))][-1]
+    True
+    >>> m.active(30.0)
+    False
+    """
+
+    __slots__ = ("hold_s", "jitter", "max_s", "prev", "prev_time", "since", "threshold", "until")
+
+    def __init__(self, threshold: float = 6.0, hold_s: float = 10.0, max_s: float = 600.0):
+        self.threshold = threshold
+        self.hold_s = hold_s
+        self.max_s = max_s
+        self.prev = 0.0
+        self.prev_time = -math.inf
+        self.jitter = 0.0
+        self.since = -math.inf
+        self.until = -math.inf
+
+    def pulse(self, time: float, value: float) -> bool:
+        """Feed an accepted pulse sample; True when it falls in a motion episode."""
+        d = abs(value - self.prev) if time - self.prev_time <= 3.0 else 0.0
+        self.prev = value
+        self.prev_time = time
+        self.jitter += 0.3 * (d - self.jitter)
+        if self.jitter > self.threshold:
+            if time >= self.until:
+                self.since = time
+            self.until = time + self.hold_s
+        return self.active(time)
+
+    def active(self, time: float) -> bool:
+        return time < self.until and time - self.since < self.max_s
+
+
+class WeightStepFilter:
+    """Bed-scale steps are equipment or people, never fluid: reject or tare them.
+
+    Fluid accumulates over hours (HDIL-2: about +4 kg in 5 days, clinical.md);
+    a change bigger than ``step_kg`` between readings less than ``window_s``
+    apart is something put on, taken off or leaning on the bed. Such a step is
+    held aside: if the weight comes back within ``window_s``, the held readings
+    are rejected (``step_reversed``); if it stays, the scale is re-tared by the
+    step (``offset``), so the weight trend carries on from the level before it
+    and the held readings are not used (``step_tared``). A later opposite step
+    (the thing taken off again) is tared back the same way. Readings hours
+    apart (a standing scale) are never treated as steps.
+
+    :meth:`add` returns ``(weights to use, rejected count, reason)``.
+
+    >>> f = WeightStepFilter(step_kg=1.5, window_s=1800)
+    >>> f.add(0, 70.0)
+    ([(0, 70.0)], 0, '')
+    >>> f.add(60, 75.0), f.add(120, 75.1)    # someone leans on the bed
+    (([], 0, ''), ([], 0, ''))
+    >>> f.add(180, 70.1)                      # and stops: the step reversed
+    ([(180, 70.1)], 2, 'step_reversed')
+    >>> _ = [f.add(240 + 60 * i, 76.0) for i in range(31)]   # a pump put on the bed
+    >>> f.offset, f.add(2200, 76.1)
+    (5.9, ([(2200, 70.2)], 0, ''))
+    """
+
+    __slots__ = (
+        "held_n",
+        "held_since",
+        "held_sum",
+        "last",
+        "last_time",
+        "offset",
+        "step_kg",
+        "window_s",
+    )
+
+    def __init__(self, step_kg: float = 1.5, window_s: float = 1800.0) -> None:
+        self.step_kg = step_kg
+        self.window_s = window_s
+        self.last: float | None = None
+        self.last_time = -math.inf
+        self.offset = 0.0
+        self.held_n = 0
+        self.held_sum = 0.0
+        self.held_since = 0.0
+
+    def add(self, time: float, value: float) -> tuple[list[tuple[float, float]], int, str]:
+        v = value - self.offset
+        last = self.last
+        if last is None or (time - self.last_time > self.window_s and not self.held_n):
+            self.last, self.last_time = v, time
+            return [(time, round(v, 3))], 0, ""
+        if abs(v - last) <= self.step_kg:
+            rejected = self.held_n
+            self.held_n = 0
+            self.held_sum = 0.0
+            self.last, self.last_time = v, time
+            return [(time, round(v, 3))], rejected, "step_reversed" if rejected else ""
+        # off the accepted level: hold it
+        if self.held_n and abs(v - self.held_sum / self.held_n) > self.step_kg:
+            rejected = self.held_n  # a different step: the earlier one never settled
+            self.held_n, self.held_sum, self.held_since = 1, v, time
+            return [], rejected, "step_unsettled"
+        if not self.held_n:
+            self.held_since = time
+        self.held_n += 1
+        self.held_sum += v
+        if time - self.held_since >= self.window_s:
+            step = self.held_sum / self.held_n - last
+            self.offset = round(self.offset + step, 3)
+            rejected = self.held_n
+            self.held_n = 0
+            self.held_sum = 0.0
+            self.last_time = time
+            return [], rejected, "step_tared"
+        return [], 0, ""
+
+
+class NibpOutlierGate:
+    """Decides on one NIBP value against its trend's prediction; holds outliers for one cycle.
+
+    :meth:`check` takes the innovation ``(z - predicted, variance)`` of the new
+    value and returns one of ``"ok"``, ``"hold"`` (an outlier: wait for the
+    next cycle), ``"confirm"`` (the held one was real) or ``"refute"`` (the
+    held one was an artifact; the new one is fine).
+
+    >>> g = NibpOutlierGate(sigma=3.0, min_abs=15.0)
+    >>> g.check(118.0, -2.0, 64.0)
+    'ok'
+    >>> g.check(80.0, -40.0, 64.0)
+    'hold'
+    >>> g.check(119.0, -1.0, 64.0)
+    'refute'
+    """
+
+    __slots__ = ("held", "min_abs", "sigma")
+
+    def __init__(self, sigma: float = 3.0, min_abs: float = 15.0) -> None:
+        self.sigma = sigma
+        self.min_abs = min_abs
+        self.held: float | None = None
+
+    def check(self, value: float, innovation: float, variance: float) -> str:
+        predicted = value - innovation
+        if self.held is not None:
+            held, self.held = self.held, None
+            if abs(value - held) < abs(value - predicted):
+                return "confirm"
+            return "refute"
+        if abs(innovation) > self.min_abs and innovation * innovation > (
+            self.sigma * self.sigma * variance
+        ):
+            self.held = value
+            return "hold"
+        return "ok"

@@ -1,0 +1,181 @@
+"""Validation: plausibility ranges, device flags, and NIBP cycles (SBP > MAP > DBP).
+
+The first stage of the core (issue #4, "Pipeline" 1). A reading that fails
+here is dropped and counted by reason; nothing downstream ever sees it.
+
+- Plausibility ranges are physiological outer bounds, not alarm limits:
+  SpO2 below 50 % is unusable pulse oximetry (pobm/PhysioZoo cleaning range
+  50-100, ``shared/docs/signal-processing.md``, "SpO2 artifact rules").
+- Device flags that say the value cannot be trusted (sensor off, no sensor,
+  artifact, pulse search, low perfusion, low quality, unstable, overload) drop
+  the reading (``signal-processing.md``: "Drop values with device flags").
+- NIBP arrives as up to three readings with one time stamp. They are grouped
+  into an :class:`NibpCycle`; a cycle must satisfy SBP > MAP > DBP. A missing
+  MAP is derived as ``DBP + (SBP - DBP) / 3`` and flagged ``derived``.
+
+>>> a = NibpAssembler()
+>>> a.add(Reading.of("sbp", 120, time=0.0, source="nibp"))
+>>> a.add(Reading.of("dbp", 75, time=0.0, source="nibp"))
+>>> cycle = a.flush()
+>>> cycle.map, cycle.map_derived
+(90.0, True)
+>>> [r.flags for r in cycle.readings() if r.signal == "map"]
+[frozenset({'derived'})]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from edge.vocabulary import Flag, Reading
+
+#: Outer plausibility bounds per signal (inclusive).
+PLAUSIBLE: Mapping[str, tuple[float, float]] = {
+    "sbp": (40.0, 300.0),
+    "dbp": (15.0, 200.0),
+    "map": (20.0, 250.0),
+    "spo2": (50.0, 100.0),
+    "pulse": (20.0, 300.0),
+    "weight": (2.0, 400.0),
+    "pi": (0.0, 30.0),
+}
+
+#: Flags that make a reading untrustworthy. ``derived`` is informational.
+FAULT_FLAGS: frozenset[str] = frozenset(
+    {
+        Flag.ARTIFACT,
+        Flag.SENSOR_OFF,
+        Flag.NO_SENSOR,
+        Flag.LOW_PERFUSION,
+        Flag.SEARCHING,
+        Flag.LOW_QUALITY,
+        Flag.UNSTABLE,
+        Flag.OVERLOAD,
+    }
+)
+
+#: Flags meaning "no sensor on the patient" (for the ``sensor_off`` alert).
+SENSOR_OFF_FLAGS: frozenset[str] = frozenset({Flag.SENSOR_OFF, Flag.NO_SENSOR})
+
+NIBP_SIGNALS: frozenset[str] = frozenset({"sbp", "dbp", "map"})
+
+
+def derive_map(sbp: float, dbp: float) -> float:
+    """Mean arterial pressure from systolic and diastolic: ``DBP + (SBP - DBP) / 3``.
+
+    >>> derive_map(120.0, 75.0)
+    90.0
+    """
+    return dbp + (sbp - dbp) / 3.0
+
+
+def fault_reason(reading: Reading) -> str | None:
+    """Why a single reading is unusable (``flagged``/``unstable``/``implausible``), or None."""
+    flags = reading.flags
+    if flags and not flags.isdisjoint(FAULT_FLAGS):
+        if reading.signal == "weight" and Flag.UNSTABLE in flags:
+            return "unstable"
+        return "flagged"
+    lo, hi = PLAUSIBLE[reading.signal]
+    if not lo <= reading.value <= hi:
+        return "implausible"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class NibpCycle:
+    """One NIBP measurement: SBP, MAP, DBP at one time (any may be None if not sent)."""
+
+    time: float
+    source: str
+    sbp: float | None
+    map: float | None
+    dbp: float | None
+    map_derived: bool = False
+
+    def readings(self) -> tuple[Reading, ...]:
+        """The cycle as validated readings; a derived MAP carries the ``derived`` flag."""
+        out = []
+        for signal, value in (("sbp", self.sbp), ("map", self.map), ("dbp", self.dbp)):
+            if value is not None:
+                flags = (Flag.DERIVED.value,) if signal == "map" and self.map_derived else ()
+                out.append(
+                    Reading.of(signal, value, time=self.time, source=self.source, flags=flags)
+                )
+        return tuple(out)
+
+    def problem(self) -> str | None:
+        """``None`` when the cycle is usable, else a rejection reason."""
+        sbp, mean, dbp = self.sbp, self.map, self.dbp
+        if sbp is None and mean is None:
+            return "incomplete"
+        if sbp is not None and dbp is not None and not sbp > dbp:
+            return "order"
+        if mean is not None and (
+            (sbp is not None and not sbp > mean) or (dbp is not None and not mean > dbp)
+        ):
+            return "order"
+        return None
+
+
+class NibpAssembler:
+    """Groups NIBP readings sharing a time and source into :class:`NibpCycle` values.
+
+    :meth:`add` collects; :meth:`flush` closes the open cycle (the core calls
+    it when a reading with a later time arrives, when all three values are in,
+    or from ``tick``). Flagged or implausible parts spoil the whole cycle:
+    :attr:`spoiled` holds the reason, and the cycle is returned for counting.
+    """
+
+    __slots__ = ("_dbp", "_map", "_sbp", "source", "spoiled", "time")
+
+    def __init__(self) -> None:
+        self.time: float | None = None
+        self.source = ""
+        self._sbp: float | None = None
+        self._map: float | None = None
+        self._dbp: float | None = None
+        self.spoiled: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.time is not None
+
+    @property
+    def complete(self) -> bool:
+        return self._sbp is not None and self._map is not None and self._dbp is not None
+
+    def belongs(self, reading: Reading) -> bool:
+        """Whether ``reading`` is part of the open cycle (same time and source, slot free)."""
+        if self.time is None or reading.time != self.time or reading.source != self.source:
+            return False
+        return getattr(self, "_" + reading.signal) is None
+
+    def add(self, reading: Reading) -> None:
+        """Add to the open cycle (the caller flushes first if it does not :meth:`belongs`)."""
+        if self.time is None:
+            self.time = reading.time
+            self.source = reading.source
+        reason = fault_reason(reading)
+        if reason is not None and self.spoiled is None:
+            self.spoiled = reason
+        setattr(self, "_" + reading.signal, reading.value)
+
+    def flush(self) -> NibpCycle | None:
+        """Close the open cycle; derives a missing MAP. ``None`` when nothing is open."""
+        if self.time is None:
+            return None
+        sbp, mean, dbp = self._sbp, self._map, self._dbp
+        derived = False
+        if mean is None and sbp is not None and dbp is not None:
+            mean = derive_map(sbp, dbp)
+            derived = True
+        cycle = NibpCycle(self.time, self.source, sbp, mean, dbp, derived)
+        self.time = None
+        self._sbp = self._map = self._dbp = None
+        return cycle
+
+    def take_spoiled(self) -> str | None:
+        reason, self.spoiled = self.spoiled, None
+        return reason

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from drivers.ad_scale import AdScaleDecoder, ScaleLine, encode
+
+PUBLISHED = b"ST,+00123.45  g\r\nST,G ,+01234.5kg\r\nST,GS,+  4.876kg\r\nOL,+9999999E+19\r\n"
+
+
+def test_published_examples() -> None:
+    d = AdScaleDecoder("scale")
+    out = d.feed(PUBLISHED, now=7.0)
+    assert [(r.value, r.unit, r.time) for r in out] == [
+        (0.12345, "kg", 7.0),
+        (1234.5, "kg", 7.0),
+        (4.876, "kg", 7.0),
+    ]
+    assert not d.rejected and d.ignored["overload"] == 1
+
+
+def test_unstable_pounds_and_count() -> None:
+    d = AdScaleDecoder()
+    out = d.feed(b"US,+00160.00 lb\r\nQT,+0000123 PC\r\n")
+    assert [(r.value, sorted(r.flags)) for r in out] == [(72.574779, ["unstable"])]
+    assert d.ignored["count"] == 1 and not d.rejected
+
+
+def test_malformed_lines() -> None:
+    d = AdScaleDecoder()
+    bad = b"XX,+00001.00 kg\r\nST,+0001x.00 kg\r\nST,+00001.00 oz\r\nST,+00001.00\r\nST,\xff\r\n"
+    assert d.feed(bad) == []
+    assert d.rejected["malformed"] == 5
+
+
+lines = st.builds(
+    ScaleLine,
+    weight_kg=st.integers(-50_000, 30_000_000).map(lambda c: c / 100),
+    stable=st.booleans(),
+    data_type=st.none() | st.sampled_from(["GS", "NT", "G "]),
+)
+
+
+@given(lines)
+def test_round_trip_kg(line: ScaleLine) -> None:
+    (r,) = AdScaleDecoder().feed(encode(line))
+    assert r.value == line.weight_kg
+    assert ("unstable" in r.flags) == (not line.stable)
+
+
+@given(st.integers(0, 300_000).map(lambda c: c / 1000), st.sampled_from(["g", "lb"]))
+def test_round_trip_other_units_within_resolution(kg: float, unit: str) -> None:
+    line = ScaleLine(kg, unit=unit, decimals=1 if unit == "g" else 3)
+    (r,) = AdScaleDecoder().feed(encode(line))
+    resolution = 0.0001 if unit == "g" else 0.001 * 0.45359237
+    assert math.isclose(r.value, kg, abs_tol=resolution / 2 + 1e-6)  # + 6-decimal rounding
+
+
+@given(st.binary(max_size=200))
+def test_random_bytes_never_raise_and_recover(junk: bytes) -> None:
+    d = AdScaleDecoder()
+    d.feed(junk)
+    assert [r.value for r in d.feed(b"\r\nST,+00072.40 kg\r\n")] == [72.4]

@@ -1,0 +1,466 @@
+"""The core facade: scenario streams, the pre-dose check, and properties of any stream."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import random
+from collections.abc import Iterable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edge.config import BedConfig, Config, PatientConfig, Thresholds
+from edge.core import Core, DoseCheck, TrendSummary, output_dict
+from edge.vocabulary import ALERT_KINDS, FLAGS, SIGNALS, Alert, AlertCode, Phase, Reading
+from tests.edge.core.streams import DAY, T0, Patient, doses, stay
+
+BED = BedConfig("s", "u", "b")
+RANK = {"low": 1, "medium": 2, "high": 3}
+
+
+def make_core(**patient: object) -> Core:
+    return Core(Config(bed=BED, patient=PatientConfig(**patient)))  # type: ignore[arg-type]
+
+
+def run(core: Core, readings: Iterable[Reading], dose_times: Iterable[float] = ()) -> list:
+    out: list = []
+    pending = sorted(dose_times)
+    for r in readings:
+        while pending and r.time is not None and pending[0] <= r.time:
+            out += core.dose(pending.pop(0))
+        out += core.update(r)
+    out += core.flush()
+    return out
+
+
+def alerts(outputs: list, code: str | None = None) -> list[Alert]:
+    return [o for o in outputs if isinstance(o, Alert) and (code is None or o.code == code)]
+
+
+def check_lifecycle(outputs: list) -> None:
+    """Every alert event is well-formed and its phases are consistent per (code, source)."""
+    state: dict[tuple[str, str], int] = {}
+    for a in alerts(outputs):
+        assert a.code in set(AlertCode)
+        assert a.kind == ALERT_KINDS[a.code]
+        assert a.message
+        d = output_dict(a)
+        assert d["type"] == "alert"
+        json.dumps(d)
+        cur = state.get(a.key)
+        rank = RANK[a.priority.value]
+        if a.phase == Phase.START:
+            assert cur is None, f"{a.key} started twice"
+            state[a.key] = rank
+        elif a.phase == Phase.END:
+            assert cur is not None, f"{a.key} ended without start"
+            del state[a.key]
+        elif a.phase == Phase.ESCALATE:
+            assert cur is not None and rank > cur
+            state[a.key] = rank
+        elif a.phase == Phase.DE_ESCALATE:
+            assert cur is not None and rank < cur
+            state[a.key] = rank
+        else:
+            raise AssertionError(f"unexpected phase {a.phase}")
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_stable_patient_five_days_no_medium_or_high_physiological_alert(seed: int) -> None:
+    p = Patient(weight_gain_pct_total=2.0)
+    core = make_core()
+    out = run(core, stay(p, seed), doses(p))
+    check_lifecycle(out)
+    serious = [
+        a
+        for a in alerts(out)
+        if a.kind.value == "physiological" and a.priority.value in ("medium", "high")
+    ]
+    assert serious == []
+    # the artifacts were there and were rejected, by reason
+    rej = core.rejected.as_dict()
+    assert rej["spo2:flagged"] > 1000
+    assert rej["spo2:fast_change"] > 10
+    assert rej.get("nibp:outlier", 0) + rej.get("nibp:flagged", 0) > 0
+    # the pre-dose checks ran and found nothing to hold for
+    checks = [o for o in out if isinstance(o, DoseCheck)]
+    assert len(checks) >= 10
+    assert not any(c.hold_advised for c in checks)
+    assert {c.name for c in checks[-1].criteria} == {
+        "sbp",
+        "spo2",
+        "weight_gain",
+        "hr_absolute",
+        "hr_relative",
+    }
+    assert all(c.value is not None for c in checks[-1].criteria)
+
+
+def test_slow_bp_decline_bp_falling_comes_before_hypotension() -> None:
+    p = Patient(sbp_fall_per_h=1.0, sbp_fall_start_h=24.0, days=3.0)
+    core = make_core(baseline_sbp_mmhg=122.0, baseline_map_mmhg=88.0)
+    out = run(core, stay(p, 3, fast_hz=0.05, artifacts=False))
+    check_lifecycle(out)
+    falling = alerts(out, "bp_falling")
+    hypo = alerts(out, "hypotension")
+    assert falling and hypo
+    assert falling[0].phase == Phase.START and falling[0].priority.value == "medium"
+    assert falling[0].time < hypo[0].time
+    assert hypo[0].priority.value == "high"
+    assert "sbp_level" in falling[0].values
+
+
+def test_fast_bp_decline_is_projected_hours_ahead() -> None:
+    # -4 mmHg/h from 122: the projection fires well before 20 % below baseline
+    p = Patient(sbp_fall_per_h=4.0, sbp_fall_start_h=12.0, days=1.5)
+    core = make_core(baseline_sbp_mmhg=122.0, baseline_map_mmhg=88.0)
+    out = run(core, stay(p, 4, fast_hz=0.05, artifacts=False))
+    falling = alerts(out, "bp_falling")
+    hypo = alerts(out, "hypotension")
+    assert falling and hypo
+    assert hypo[0].time - falling[0].time >= 2 * 3600
+    assert "projected" in falling[0].message
+
+
+def spo2_stream(values: Iterable[float], start: float = T0) -> list[Reading]:
+    return [Reading.of("spo2", v, time=start + i, source="spo2") for i, v in enumerate(values)]
+
+
+def test_short_unflagged_spo2_dips_do_not_alarm() -> None:
+    rng = random.Random(5)
+    values: list[float] = []
+    for k in range(60):  # an hour of 1 Hz data, a dip every minute or so
+        values += [97.0 + rng.choice((-1, 0, 0, 1)) for _ in range(rng.randint(40, 80))]
+        kind = k % 3
+        n = rng.randint(2, 5)
+        if kind == 0:  # abrupt dip (probe motion)
+            values += [rng.uniform(60, 88)] * n
+        elif kind == 1:  # gradual few-second sag and return
+            values += [94.0, 91.0, 88.0, 87.0, 90.0, 94.0][: n + 2]
+        else:  # one deep sample
+            values += [72.0]
+    core = make_core()
+    out = run(core, spo2_stream(values))
+    assert alerts(out, "desaturation") == []
+    assert core.rejected["spo2:fast_change"] > 0
+
+
+def test_real_desaturation_alarms_high_and_ends_after_recovery() -> None:
+    values = [97.0] * 120 + [96, 94, 92, 90, 89] + [86.0] * 60 + [95.0] * 120
+    out = run(make_core(), spo2_stream(values))
+    check_lifecycle(out)
+    desat = alerts(out, "desaturation")
+    assert [a.phase.value for a in desat] == ["start", "end"]
+    assert desat[0].priority.value == "high"
+    # SatSeconds (setting 50, ~4 points per second below 90) trips within ~15 s
+    assert desat[0].time - (T0 + 124) <= 20
+
+
+def test_sixteen_percent_weight_gain_is_high_and_reports_kg_per_day() -> None:
+    base = 70.0
+    readings = []
+    for k in range(9):  # twice a day: a ramp to +16 % over 3 days, then a plateau
+        gain = min(0.16, 0.16 * k / 6)
+        readings.append(Reading.of("weight", round(base * (1 + gain), 1), time=T0 + k * 43200))
+    core = make_core(baseline_weight_kg=base)
+    out = run(core, readings)
+    check_lifecycle(out)
+    wg = alerts(out, "weight_gain")
+    assert [a.priority.value for a in wg] == ["low", "medium", "high"]
+    high = wg[-1]
+    assert high.values["gain_pct"] > 15
+    assert high.values["kg_per_24h"] > 2
+    assert core.trends().weight_gain_pct == pytest.approx(16, abs=1)
+
+
+def test_bed_scale_step_that_reverses_is_not_weight_gain() -> None:
+    core = make_core(baseline_weight_kg=70.0)
+    readings = []
+    for i in range(240):  # a bed scale, one reading a minute for 4 h
+        w = 70.0 + (9.0 if 60 <= i < 75 else 0.0)  # a visitor sits on the bed for 15 min
+        readings.append(Reading.of("weight", w, time=T0 + 60 * i, source="bed"))
+    out = run(core, readings)
+    assert alerts(out, "weight_gain") == []
+    assert core.rejected["weight:step_reversed"] == 15
+
+
+def pulse_run(start: float, *levels: tuple[float, float]) -> list[Reading]:
+    """1 Hz pulse readings: ``(seconds, bpm)`` segments one after the other."""
+    out, t = [], start
+    for seconds, bpm in levels:
+        for _ in range(int(seconds)):
+            out.append(Reading.of("pulse", bpm, time=t, source="spo2"))
+            t += 1
+    return out
+
+
+def test_tachycardia_sustained_medium_then_high() -> None:
+    core = Core(Config(bed=BED, thresholds=Thresholds(tachycardia_min_s=1800)))
+    out = run(core, pulse_run(T0, (600, 80), (2400, 112), (2400, 140)))
+    tc = alerts(out, "tachycardia")
+    assert [(a.phase.value, a.priority.value) for a in tc] == [
+        ("start", "medium"),
+        ("escalate", "high"),
+    ]
+    assert tc[0].time >= T0 + 600 + 1800  # sustained 30 min first
+    assert tc[1].time - (T0 + 3000) <= 20 * 60  # > 130 persisting 10 min, 5-min smoothing
+
+
+def test_post_dose_fever_tachycardia_is_not_an_alert_but_hr_over_130_is() -> None:
+    # defaults: HR > 100 must persist a whole dosing interval (8 h); > 130 for 10 min
+    fever = pulse_run(T0, (3600, 85), (3 * 3600, 112), (4 * 3600, 88))
+    assert alerts(run(make_core(), fever), "tachycardia") == []
+    out = run(make_core(), pulse_run(T0, (3600, 85), (1800, 138), (1800, 90)))
+    tc = alerts(out, "tachycardia")
+    assert (tc[0].phase.value, tc[0].priority.value) == ("start", "high")
+    assert tc[-1].phase.value == "end"  # (through medium while the smoothed HR settles)
+    check_lifecycle(out)
+
+
+def test_cls_suspected_needs_two_domains() -> None:
+    core = make_core(baseline_weight_kg=70.0, baseline_sbp_mmhg=120.0, baseline_map_mmhg=85.0)
+    out = []
+    for k in range(7):  # weight over 10 %: one domain only
+        out += core.update(Reading.of("weight", 70 + k * 1.3, time=T0 + k * 3600, source="s"))
+    assert alerts(out, "weight_gain") and not alerts(out, "cls_suspected")
+    for k in range(10):  # then BP falls well below baseline
+        t = T0 + 7 * 3600 + k * 1800
+        s = 120 - 4 * k
+        for sig, v in (("sbp", s), ("dbp", s * 0.6), ("map", s * 0.6 + s * 0.4 / 3)):
+            out += core.update(Reading.of(sig, round(v), time=t, source="nibp"))
+    out += core.flush()
+    check_lifecycle(out)
+    cls = alerts(out, "cls_suspected")
+    assert cls and cls[0].phase == Phase.START
+    assert cls[0].values["domains"] >= 2
+    assert cls[0].time >= alerts(out, "bp_falling")[0].time
+
+
+def nibp(t: float, s: float, d: float, m: float | None = None) -> list[Reading]:
+    rs = [Reading.of("sbp", s, time=t, source="nibp"), Reading.of("dbp", d, time=t, source="nibp")]
+    if m is not None:
+        rs.append(Reading.of("map", m, time=t, source="nibp"))
+    return rs
+
+
+def test_pre_dose_check_from_config_schedule_lists_every_criterion() -> None:
+    core = make_core(dose_start="2026-05-29T08:00:00Z", baseline_weight_kg=70.0)
+    start = 1_780_041_600.0  # 2026-05-29T08:00:00Z
+    readings = []
+    # SBP low from an hour before the second dose's check
+    for k in range(10):
+        t = start + 4 * 3600 + k * 1800
+        s = 118 if k < 2 else 84
+        readings += nibp(t, s, s - 40)
+    for i in range(0, 9 * 3600, 5):
+        readings.append(Reading.of("pulse", 104, time=start + i, source="spo2"))
+    readings.sort(key=lambda r: r.time)
+    out = run(core, readings)
+    out += core.tick(start + 9 * 3600)
+    checks = [o for o in out if isinstance(o, DoseCheck)]
+    # dose 1 is due as the data starts: checked at once, with nothing known yet
+    assert [c.due for c in checks] == [start, start + 8 * 3600]
+    assert all(c.value is None for c in checks[0].criteria) and not checks[0].hold_advised
+    check = checks[1]
+    assert check.time == pytest.approx(start + 6 * 3600, abs=5)  # 120 min lead
+    by = {c.name: c for c in check.criteria}
+    assert by["sbp"].met and by["sbp"].value == 84
+    assert by["hr_relative"].met and not by["hr_absolute"].met
+    assert not by["weight_gain"].met and by["weight_gain"].value is None  # no weight yet
+    assert by["spo2"].value is None and not by["spo2"].met
+    d = check.to_dict()
+    assert d["type"] == "dose_check" and d["hold_advised"] is True
+    hold = alerts(out, "dose_hold_advised")
+    assert [(a.phase.value, a.kind.value, a.priority.value) for a in hold] == [
+        ("start", "advisory", "medium"),
+        ("end", "advisory", "medium"),
+    ]
+    assert hold[1].time >= check.due
+
+
+def test_dose_events_drive_the_schedule_and_max_doses() -> None:
+    core = make_core(max_doses=2)
+    out = core.dose(T0)
+    out += core.tick(T0 + 6.5 * 3600)
+    out += core.dose(T0 + 8 * 3600)
+    out += core.tick(T0 + 15 * 3600)
+    checks = [o for o in out if isinstance(o, DoseCheck)]
+    assert [c.due for c in checks] == [T0 + 8 * 3600]
+    assert checks[0].dose_number == 2
+    assert not checks[0].hold_advised
+
+
+def test_sensor_off_after_grace_and_back_on() -> None:
+    core = make_core()
+    out = run(core, spo2_stream([97.0] * 10))
+    off = [
+        Reading.of("spo2", 0 + 50, time=T0 + 10 + i, source="spo2", flags={"sensor_off"})
+        for i in range(90)
+    ]
+    out += run(core, off)
+    out += core.update(Reading.of("spo2", 97, time=T0 + 200, source="spo2"))
+    so = alerts(out, "sensor_off")
+    assert [(a.phase.value, a.priority.value, a.kind.value) for a in so] == [
+        ("start", "low", "technical"),
+        ("end", "low", "technical"),
+    ]
+    assert so[0].time == T0 + 70 and so[0].source == "spo2"
+
+
+def test_nibp_overdue_from_tick_and_derived_map() -> None:
+    core = make_core()
+    out = run(core, nibp(T0, 120, 80))
+    assert core.last_nibp is not None and core.last_nibp.map_derived
+    assert core.last_nibp.map == pytest.approx(80 + 40 / 3)
+    out += core.tick(T0 + 3 * 3600)
+    assert alerts(out, "nibp_overdue") == []
+    out += core.tick(T0 + 4 * 3600 + 60)
+    out += run(core, nibp(T0 + 5 * 3600, 118, 78, 91))
+    od = alerts(out, "nibp_overdue")
+    assert [a.phase.value for a in od] == ["start", "end"]
+
+
+def test_out_of_order_and_duplicate_readings_are_dropped_and_counted() -> None:
+    core = make_core()
+    readings = spo2_stream([97.0] * 30)
+    readings.insert(20, Reading.of("spo2", 60, time=T0 + 5, source="spo2"))  # late
+    readings.insert(25, readings[24])  # duplicate
+    run(core, readings)
+    assert core.rejected["spo2:stale"] == 1
+    assert core.rejected["spo2:duplicate"] == 1
+    core.update(Reading.of("spo2", 97, time=None, source="spo2"))
+    assert core.rejected["spo2:bad_time"] == 1
+
+
+def test_trend_summary_and_baselines_are_inspectable() -> None:
+    p = Patient(days=0.5)
+    core = make_core(baseline_weight_kg=71.0)
+    run(core, stay(p, 7, fast_hz=0.2))
+    summary = core.trends()
+    assert isinstance(summary, TrendSummary)
+    d = summary.to_dict()
+    assert d["type"] == "trend"
+    assert set(d["signals"]) >= {"sbp", "map", "spo2", "pulse", "weight"}
+    assert d["baselines"]["weight"] == {"value": 71.0, "source": "config", "n": 0}
+    assert d["baselines"]["sbp"]["source"] == "learned"
+    sbp = d["signals"]["sbp"]
+    assert 0 <= sbp["probability_within_horizon"] <= 1
+    json.dumps(d)
+    assert core.set_baseline("sbp", 125, T0).source == "command"
+    assert core.baselines()["sbp"]["value"] == 125
+
+
+def test_new_thresholds_are_configurable() -> None:
+    th = Thresholds(satseconds_limit=10.0)
+    core = Core(Config(bed=BED, thresholds=th))
+    out = run(core, spo2_stream([97.0] * 10 + [94.0, 91.0] + [88.0] * 8 + [97.0] * 30))
+    assert alerts(out, "desaturation")  # 2 points x 5 s trips a setting of 10
+
+
+# ---------------------------------------------------------------- properties
+
+signals = st.sampled_from([*SIGNALS, "dose", "tick"])
+events = st.lists(
+    st.tuples(
+        signals,
+        st.floats(-5.0, 500.0, allow_nan=False),
+        st.floats(-600.0, 7200.0, allow_nan=False),
+        st.frozensets(st.sampled_from(sorted(FLAGS)), max_size=2),
+        st.sampled_from(["a", "b", "nibp"]),
+    ),
+    max_size=300,
+)
+
+
+@given(events)
+def test_any_sequence_never_raises_and_alerts_are_well_formed(evs: list) -> None:
+    core = make_core(dose_start="2026-05-28T21:00:00Z")
+    out: list = []
+    t = T0
+    for signal, value, dt, flags, source in evs:
+        t += dt / 10.0
+        if signal == "dose":
+            out += core.dose(t)
+        elif signal == "tick":
+            out += core.tick(t)
+        else:
+            out += core.update(Reading.of(signal, value, time=t, source=source, flags=flags))
+    out += core.flush()
+    check_lifecycle(out)
+    for o in out:
+        json.dumps(output_dict(o))
+    json.dumps(core.trends(t).to_dict())
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["sbp", "map", "dbp", "weight", "spo2"]), st.integers(0, 90)),
+        min_size=1,
+        max_size=200,
+    )
+)
+def test_alternating_extremes_keep_phases_consistent(seq: list) -> None:
+    core = make_core(baseline_weight_kg=70.0)
+    out: list = []
+    t = T0
+    for signal, level in seq:
+        t += 300.0
+        if signal == "weight":
+            value = 60.0 + level / 3
+        elif signal == "spo2":
+            value = 60.0 + level * 0.4
+        else:
+            value = 40.0 + level
+        out += core.update(Reading.of(signal, value, time=t, source="x"))
+    check_lifecycle(out)
+
+
+def stream(n: int, seed: int = 0) -> Iterable[Reading]:
+    rng = random.Random(seed)
+    for i in range(n):
+        t = T0 + i
+        yield Reading.of("spo2", 90 + rng.random() * 10, time=t, source=rng.choice("ab"))
+        if i % 900 == 0:
+            s = 100 + rng.random() * 40
+            yield from nibp(t, s, s - 40)
+        if i % 3600 == 0:
+            yield Reading.of("weight", 70 + rng.random(), time=t, source="scale")
+        if i % 97 == 0:
+            yield Reading.of(
+                "pulse",
+                70 + rng.random() * 50,
+                time=t,
+                source="a",
+                flags={"sensor_off"} if i % 2 else set(),
+            )
+
+
+def test_memory_does_not_grow_with_stream_length() -> None:
+    sizes = []
+    for n in (20_000, 200_000):
+        core = make_core(dose_start="2026-05-28T21:00:00Z")
+        for r in stream(n):
+            core.update(r)
+        sizes.append(len(pickle.dumps(core)))
+    assert sizes[1] <= sizes[0] + 256, sizes
+    assert math.isfinite(sizes[0])
+
+
+def test_time_zero_origin_is_days_long() -> None:
+    assert DAY == 86400.0
+
+
+def test_a_clock_glitch_into_the_future_does_not_block_a_signal_for_ever() -> None:
+    core = make_core()
+    run(core, spo2_stream([97.0] * 10))
+    core.update(Reading.of("spo2", 97, time=T0 + 365 * DAY, source="spo2"))  # glitch
+    out = run(core, spo2_stream([97.0] * 100 + [94.0, 91.0] + [85.0] * 60, start=T0 + 10))
+    assert core.rejected["spo2:stale"] == 59
+    assert core.rejected["spo2:timeline_reset"] == 1
+    assert alerts(out, "desaturation"), "the signal is followed again after the reset"
