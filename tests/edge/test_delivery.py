@@ -19,6 +19,7 @@ import pytest
 
 from edge.outbox import Outbox, Outgoing
 from edge.publisher import Publisher
+from edge.station import Station
 from tests.edge.messaging import bed_config
 from tests.support import REPO, Collector, Mosquitto, wait_for
 
@@ -67,6 +68,11 @@ def check_delivery(col: Collector, last_seq: int) -> dict[str, list[int]]:
     for topic, order in per_topic.items():
         if not topic.endswith("/status"):
             assert order == sorted(order), f"order broken on {topic}"
+    station = Station()  # the reference station agrees: duplicates dropped, no gap left
+    for m in msgs:
+        station.receive(m.topic, m.payload, m.retain)
+    assert station.beds["s1/u1/b1"].gaps == []
+    assert station.beds["s1/u1/b1"].messages == len(first)
     return per_topic
 
 
