@@ -20,7 +20,7 @@ import pytest
 from edge.outbox import Outbox, Outgoing
 from edge.publisher import Publisher
 from edge.station import Station
-from tests.edge.messaging import bed_config
+from tests.edge.messaging import bed_config, validate
 from tests.support import REPO, Collector, Mosquitto, wait_for
 
 #: mosquitto started as root drops to the ``mosquitto`` user, which cannot write the
@@ -157,9 +157,10 @@ def test_agent_killed_mid_stream_then_restarted(broker: Mosquitto, tmp_path: Pat
         killed_at = Outbox.in_dir(state).last_seq
         assert killed_at < n, "the agent finished before it was killed"
         # the broker published the agent's Will: offline, retained
-        wait_for(
-            lambda: [b for b in col.payloads("/status") if b.get("will")], 15, message="the Will"
+        (will,) = wait_for(
+            lambda: [m for m in col.messages if b'"will":true' in m.payload], 15, message="the Will"
         )
+        assert validate(will.topic, will.payload)["state"] == "offline"
         second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stderr
         assert second.stdout.strip().endswith("done")

@@ -273,3 +273,30 @@ def test_websocket_broker_url(tmp_path) -> None:
     finally:
         broker.kill()
         broker.stop()
+
+
+def test_vitals_are_batched_on_the_injected_clock(mosquitto: Mosquitto, tmp_path) -> None:
+    import time
+
+    from edge.clock import ManualClock
+
+    clock = ManualClock(T0)
+    cfg = bed_config(mosquitto.url, tmp_path / "state", publish={"vitals_batch_s": 1.0})
+    col = Collector(mosquitto.host, mosquitto.port, "capleak/+/+/+/+/vitals")
+    with Outbox.in_dir(cfg.storage.state_dir, clock=clock) as box:
+        pub = Publisher(cfg, box, clock=clock).start()
+        try:
+            assert pub.wait_connected(10)
+            for v in (95, 96, 97):
+                pub.add_reading(Reading.of("spo2", v, time=T0))
+            time.sleep(1.0)  # real time passes, the clock's does not: the batch stays open
+            assert col.payloads("/vitals") == [] and box.last_seq == 1  # only the status
+            clock.advance(1.0)
+            assert pub.wait_idle(10)
+            wait_for(lambda: col.payloads("/vitals"))
+        finally:
+            pub.stop()
+            col.close()
+    (batch,) = col.payloads("/vitals")
+    assert [r["value"] for r in batch["readings"]] == [95, 96, 97]
+    assert batch["time"] == "2026-01-01T00:00:01.000Z"
