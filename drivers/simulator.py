@@ -14,6 +14,12 @@ encoder (python-can's ``virtual`` interface and player, ``shared/docs/style.md``
   carries ``unstable``).
 - ``mt-sics``: answers each ``S``/``SI`` poll with the latest weight (``S I``
   before the first one or while the sensor is off).
+- ``intellivue``: a Philips IntelliVue monitor's data export session
+  (:class:`drivers.intellivue_sim.IntelliVueModel`): association, MDS Create
+  Event Report, poll replies with NIBP/SpO2/pulse/PI; ``--option
+  abort_every=SECONDS`` drops the association periodically; ``--bad-checksum``
+  spoils frame FCSs. A model with a ``receive(data, state, t)`` method gets
+  the host's raw bytes instead of text lines (binary session protocols).
 - ``nellcor-n595``: a data line every 2 s, headings every 25 lines; flags
   become status codes (SD, SO, MO, PS).
 
@@ -54,6 +60,7 @@ from typing import Any, Protocol
 
 from drivers import accutorr, ad_scale, masimo_ascii, mt_sics, nellcor_n595, nonin_df2, nonin_df7
 from drivers.framing import LineFramer
+from drivers.intellivue_sim import IntelliVueModel
 from edge.clock import Clock
 from edge.vocabulary import Flag, Reading
 
@@ -282,6 +289,7 @@ MODELS: Mapping[str, Callable[[Mapping[str, str]], DeviceModel]] = {
     "accutorr": AccutorrModel,
     "ad-scale": AdScaleModel,
     "mt-sics": MtSicsModel,
+    "intellivue": IntelliVueModel,
     "nellcor-n595": NellcorModel,
 }
 
@@ -655,6 +663,16 @@ class Simulator:
         for fd in ready:
             data = self.endpoint.readable(fd)
             if not data:
+                continue
+            receive = getattr(self.model, "receive", None)
+            if receive is not None:  # a binary session protocol: raw bytes, not lines
+                if not silent:
+                    t = self.clock.now()
+                    self._send(self._advance_scenario(t))
+                    frames = receive(data, self.state, t)
+                    if frames:
+                        self.polls_answered += 1
+                        self._send(frames)
                 continue
             for line in self._requests.feed(data):
                 if silent:

@@ -30,6 +30,18 @@ def valid_stream(driver: str, n: int = 6) -> bytes:
         state.update(Reading.of(sig, v, time=1.7e9 + i))
     out: list[bytes] = []
     t = 1.7e9
+    session = get_driver(driver).session
+    receive = getattr(model, "receive", None)
+    if session is not None and receive is not None:  # a session protocol: talk to it
+        host = session(driver, {})
+        while len(out) < n + 2:  # association response, MDS create event, n poll replies
+            tx = host.on_timer(t)
+            while tx:
+                frames = receive(tx, state, t)
+                out += frames
+                _, tx = host.feed(b"".join(frames), t)
+            t += 0.05
+        return b"".join(out)
     for k in range(n):
         if model.period_s is not None:
             steps = 25 if driver.startswith("nonin") else 1
