@@ -14,6 +14,7 @@ from drivers.base import DriverSpec
 _MODULES: dict[str, str] = {
     "intellivue": "drivers.intellivue",
     "masimo-ascii": "drivers.masimo_ascii",
+    "nonin-df1": "drivers.nonin_df1",
     "nonin-df2": "drivers.nonin_df2",
     "nonin-df7": "drivers.nonin_df7",
     "accutorr": "drivers.accutorr",

@@ -6,7 +6,8 @@ encoder (python-can's ``virtual`` interface and player, ``shared/docs/style.md``
 
 - ``masimo-ascii``: one ASCII 1 line per second with the latest SpO2, pulse
   and PI (dashes for signals the scenario does not have); flags become EXC bits.
-- ``nonin-df2`` / ``nonin-df7``: 75 frames/s, one 25-frame packet per second.
+- ``nonin-df2`` / ``nonin-df7``: 75 frames/s, one 25-frame packet per second;
+  ``nonin-df1``: one 3-byte frame per second.
 - ``accutorr``: answers each ``P`` poll; a scenario ``sbp`` reading is a new
   NIBP measurement, and the minutes field counts from its time. SaO2/PR are
   ``--`` unless the model option ``spo2`` is set (``--option spo2=1``).
@@ -56,9 +57,18 @@ import termios
 import tty
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
-from drivers import accutorr, ad_scale, masimo_ascii, mt_sics, nellcor_n595, nonin_df2, nonin_df7
+from drivers import (
+    accutorr,
+    ad_scale,
+    masimo_ascii,
+    mt_sics,
+    nellcor_n595,
+    nonin_df1,
+    nonin_df2,
+    nonin_df7,
+)
 from drivers.framing import LineFramer
 from drivers.intellivue_sim import IntelliVueModel
 from edge.clock import Clock
@@ -85,10 +95,18 @@ class VitalState:
     def get(self, signal: str) -> float | None:
         return None if self.sensor_off else self.values.get(signal)
 
+    #: Flags of a signal the scenario stopped updating expire this long (simulated
+    #: seconds) after the device's freshest signal: a scenario that sends PI only
+    #: while the sensor is off must not leave the device "sensor off" forever.
+    flag_ttl_s: ClassVar[float] = 5.0
+
     def all_flags(self, *signals: str) -> frozenset[str]:
         out: frozenset[str] = frozenset()
-        for s in signals:
-            out |= self.flags.get(s, frozenset())
+        known = [s for s in signals if s in self.times]
+        newest = max((self.times[s] for s in known), default=0.0)
+        for s in known:
+            if self.times[s] >= newest - self.flag_ttl_s:
+                out |= self.flags.get(s, frozenset())
         if self.sensor_off:
             out |= {Flag.SENSOR_OFF.value}
         return out
@@ -199,6 +217,20 @@ class NoninModel(_Model):
         return frame[:-1] + bytes(((frame[-1] + 1) & 0xFF,))
 
 
+class NoninDf1Model(_Model):
+    period_s = 1.0
+    signals = frozenset({"spo2", "pulse"})
+
+    def emit(self, state: VitalState, t: float) -> list[bytes]:
+        spo2, pulse = _round(state.get("spo2")), _round(state.get("pulse"))
+        sample = nonin_df2.NoninSample(
+            None if spo2 is None else min(max(spo2, 0), 100),
+            None if pulse is None else min(max(pulse, 0), 400),
+            state.all_flags("spo2", "pulse"),
+        )
+        return [nonin_df1.encode(sample)]
+
+
 class NoninDf7Model(NoninModel):
     _encode = staticmethod(nonin_df7.encode_frames)
     _mid = 0x8000  # 16-bit pleth
@@ -284,6 +316,7 @@ class NellcorModel(_Model):
 
 MODELS: Mapping[str, Callable[[Mapping[str, str]], DeviceModel]] = {
     "masimo-ascii": MasimoModel,
+    "nonin-df1": NoninDf1Model,
     "nonin-df2": NoninModel,
     "nonin-df7": NoninDf7Model,
     "accutorr": AccutorrModel,
@@ -328,6 +361,8 @@ class PtyEndpoint:
         self.path = ""
 
     def open(self) -> str:
+        if self.link and os.path.lexists(self.link) and not os.path.islink(self.link):
+            raise ValueError(f"--link {self.link} exists and is not a symlink: not replacing it")
         self.master, self.slave = os.openpty()
         _raw(self.slave)  # the simulator keeps the slave open: no EIO while nobody listens
         os.set_blocking(self.master, False)
@@ -341,9 +376,9 @@ class PtyEndpoint:
         return self.path
 
     def close(self) -> None:
-        if self.link:
+        if self.link and os.path.islink(self.link) and os.readlink(self.link) == self.path:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.link)
+                os.unlink(self.link)  # only our own link: never someone else's file
         for fd in (self.master, self.slave):
             if fd is not None:
                 with contextlib.suppress(OSError):

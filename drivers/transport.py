@@ -334,11 +334,12 @@ class DeviceLink:
         if self.online is not True:
             again = self.online is False
             self._status(True, now, "data flowing again" if again else "data flowing")
+        out = b""
         try:
             if self.session is not None:
                 readings, out = self.session.feed(data, real, stamp=now)
             else:
-                readings, out = self.decoder.feed(data, now=now), b""
+                readings = self.decoder.feed(data, now=now)
         except Exception:  # a decoder must never raise; if one does, lose this chunk only
             log.exception("%s: decoder failed on %d bytes", self.device.id, len(data))
             target = self.session if self.session is not None else self.decoder
@@ -347,8 +348,8 @@ class DeviceLink:
             if reset is not None:
                 reset()
             return
-        if out and port is not None:
-            self._session_write(port, out)
+        if port is not None:
+            self._session_write(port, out)  # port errors propagate: they mean reconnect
         for reading in readings:
             self.readings_out += 1
             self._call(self.on_reading, reading.stamped(now))

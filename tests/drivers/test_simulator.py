@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from drivers.registry import get_driver
 from drivers.simulator import Faults, VitalState, make_model, parse_window
 from edge.vocabulary import Reading
@@ -89,3 +91,37 @@ def test_simulate_rejects_bad_arguments_clearly() -> None:
     assert p.returncode == 2 and b"unknown signal 'bogus'" in p.stderr
     p = run_cli("simulate", "--device", "masimo-ascii", "--unplug", "later")
     assert p.returncode == 2 and b"AT+DURATION" in p.stderr
+
+
+def test_link_never_replaces_a_real_file(tmp_path) -> None:
+    import pytest
+
+    from drivers.simulator import PtyEndpoint
+
+    real = tmp_path / "ttyUSB0"
+    real.write_text("not a link")
+    with pytest.raises(ValueError, match="not a symlink"):
+        PtyEndpoint(str(real)).open()
+    assert real.read_text() == "not a link"
+    link = tmp_path / "spo2"
+    ep = PtyEndpoint(str(link))
+    path = ep.open()
+    assert os.readlink(link) == path
+    ep.close()
+    assert not os.path.lexists(link)
+
+
+def test_flags_of_a_signal_the_scenario_stopped_sending_expire() -> None:
+    """A patient scenario sends PI flagged sensor_off only while the probe is off;
+    once SpO2 flows again unflagged, the device must stop reporting sensor off."""
+    from drivers.simulator import VitalState
+    from edge.vocabulary import Reading
+
+    state = VitalState()
+    state.update(Reading.of("spo2", 97, time=0.0))
+    state.update(Reading.of("pi", 3.0, time=1.0, flags={"sensor_off"}))
+    assert "sensor_off" in state.all_flags("spo2", "pi")
+    state.update(Reading.of("spo2", 97, time=2.0))
+    assert "sensor_off" in state.all_flags("spo2", "pi")  # still fresh
+    state.update(Reading.of("spo2", 96, time=10.0))
+    assert state.all_flags("spo2", "pi") == frozenset()
