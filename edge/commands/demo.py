@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _positive(text: str) -> float:
-    v = float(text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return v
+from edge.commands import positive_float
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,12 +27,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="severe",
         help="virtual patient: none, mild, moderate or severe, optionally :SEED (default severe)",
     )
-    p.add_argument("--speed", type=_positive, help="simulated seconds per real second")
+    p.add_argument("--speed", type=positive_float, help="simulated seconds per real second")
     p.add_argument(
-        "--duration", type=_positive, default=150.0, help="real seconds to run (default 150)"
+        "--duration", type=positive_float, default=150.0, help="real seconds to run (default 150)"
     )
     p.add_argument(
-        "--days", type=_positive, default=4.0, help="simulated days when --speed is not given"
+        "--days", type=positive_float, default=4.0, help="simulated days when --speed is not given"
     )
     p.add_argument("--keep", action="store_true", help="keep the working directory")
     p.set_defaults(func=run)

@@ -24,6 +24,7 @@ from typing import Any
 from drivers.registry import driver_names
 from drivers.scenario import BUILTINS, load_scenario, parse_duration
 from edge.clock import ScaledClock
+from edge.commands import positive_float
 from edge.vocabulary import parse_time
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,6 @@ def _window(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _positive(text: str) -> float:
-    v = float(text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return v
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "simulate",
@@ -68,7 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"builtin ({', '.join(BUILTINS)}), items like "
         "'spo2=97,sbp=120->85@48h/15m', a replay CSV, or a plug-in NAME:ARGS",
     )
-    p.add_argument("--speed", type=_positive, default=1.0, help="simulated seconds per second")
+    p.add_argument("--speed", type=positive_float, default=1.0, help="simulated seconds per second")
     p.add_argument("--start", help="simulated start time, ISO 8601 (default: now)")
     p.add_argument("--duration", help="stop after this much simulated time (e.g. 90s, 2h)")
     p.add_argument(
