@@ -110,7 +110,12 @@ def frame(status: int, pleth: int, data: int) -> bytes:
 
 
 class NoninDecoder:
-    """Incremental format #2 decoder; see the module docstring."""
+    """Incremental format #2 decoder; see the module docstring.
+
+    ``START_BYTE = None`` gives the format #7 frame (STATUS first, no start byte).
+    """
+
+    START_BYTE: int | None = START
 
     def __init__(self, source: str = "nonin-df2", options: Mapping[str, Any] | None = None):
         self.source = source
@@ -132,22 +137,23 @@ class NoninDecoder:
         buf = self._buf
         buf += data
         i, n = 0, len(buf)
+        framed = self.START_BYTE is not None
         while n - i >= FRAME_LEN:
-            b0, st, pl, da, ck = buf[i], buf[i + 1], buf[i + 2], buf[i + 3], buf[i + 4]
-            if b0 == START and st & 0x80 and (b0 + st + pl + da) & 0xFF == ck:
+            b0, b1, b2, b3, ck = buf[i], buf[i + 1], buf[i + 2], buf[i + 3], buf[i + 4]
+            st = b1 if framed else b0
+            shaped = st & 0x80 and (b0 == self.START_BYTE or not framed)
+            if shaped and (b0 + b1 + b2 + b3) & 0xFF == ck:
                 self._skipping = False
-                out.extend(self._frame(st, da, now))
+                out.extend(self._frame(st, b3, now))
                 i += FRAME_LEN
                 continue
             if not self._skipping:
                 self._skipping = True
-                self.rejected["checksum" if b0 == START and st & 0x80 else "sync"] += 1
+                self.rejected["checksum" if shaped else "sync"] += 1
                 if self._in_packet:
                     self._packet_bad = True
             i += 1
-        del buf[:i]
-        if len(buf) > 4 * FRAME_LEN:  # cannot happen (loop leaves < 5); keeps memory bounded
-            del buf[: -FRAME_LEN + 1]
+        del buf[:i]  # fewer than FRAME_LEN bytes stay: memory is bounded
         return out
 
     def _frame(self, status: int, data: int, now: float | None) -> list[Reading]:

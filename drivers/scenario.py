@@ -19,10 +19,12 @@
    (``spo2+=artifact``). Later items override earlier ones for the same signal.
    SBP, MAP and DBP with the same period share time stamps, so an NIBP device
    sees them as one measurement.
-3. **A replay CSV** path (``*.csv``), header ``time,signal,value[,flags]``;
+3. **A replay CSV** path (``*.csv``) in the ``capleak replay`` format
+   (``edge.core.replay``): header ``time,signal,value[,flags]`` (any order),
    ``time`` ISO 8601 with a zone or epoch seconds, ``flags`` separated by
-   ``;``, ``|`` or spaces. Rows must be in time order. Times are shifted so the
-   first row falls on ``start`` (``shift=False`` keeps them).
+   ``;`` (``|`` and spaces accepted too), ``dose`` rows skipped. Rows must be
+   in time order. Times are shifted so the first row falls on ``start``
+   (``shift=False`` keeps them).
 4. **Plug-ins** ``NAME:ARGS`` listed in :data:`PLUGINS` (the hook for the
    virtual patient). A plug-in is ``"module:function"``; the function is called
    as ``function(args: str, start: float, source: str) -> Iterator[Reading]``
@@ -46,7 +48,7 @@ import heapq
 import importlib
 import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,25 +175,31 @@ def _check_signal(signal: str, item: str) -> None:
 
 
 def read_replay_csv(path: str | Path, source: str = "replay") -> Iterator[Reading]:
-    """Readings from a ``time,signal,value[,flags]`` CSV, checked row by row."""
+    """Readings from a replay CSV (the ``capleak replay`` format, ``edge.core.replay``).
+
+    Header naming ``time``, ``signal``, ``value`` and optionally ``flags`` in any
+    order; ``dose`` rows are skipped (no device measures a dose). Rows are
+    checked one by one; a bad row raises ValueError naming its line.
+    """
     with open(path, newline="", encoding="utf-8") as f:
         rows = csv.reader(f)
         header = [h.strip().lower() for h in next(rows, [])]
-        if header[:3] != ["time", "signal", "value"]:
-            raise ValueError(f"{path}: header must be time,signal,value[,flags], got {header}")
+        if not {"time", "signal", "value"} <= set(header):
+            raise ValueError(f"{path}: header must name time,signal,value[,flags], got {header}")
+        it, isig, ival = header.index("time"), header.index("signal"), header.index("value")
+        ifl = header.index("flags") if "flags" in header else -1
         last = float("-inf")
         for lineno, row in enumerate(rows, start=2):
             if not row or row[0].startswith("#"):
                 continue
             try:
-                t = parse_time(row[0])
-                flags = re.split(r"[;| ]+", row[3].strip()) if len(row) > 3 else []
+                t = parse_time(row[it])
+                if row[isig].strip() == "dose":
+                    continue
+                text_flags = row[ifl] if 0 <= ifl < len(row) else ""
+                flags = [x for x in re.split(r"[;| ]+", text_flags.strip()) if x]
                 reading = Reading.of(
-                    row[1].strip(),
-                    float(row[2]),
-                    time=t,
-                    source=source,
-                    flags=[f for f in flags if f],
+                    row[isig].strip(), float(row[ival]), time=t, source=source, flags=flags
                 )
             except (ValueError, IndexError) as e:
                 raise ValueError(f"{path}:{lineno}: {e}") from None
@@ -208,19 +216,28 @@ def load_scenario(
     source: str = "scenario",
     shift: bool = True,
     until: float | None = None,
+    signals: Iterable[str] | None = None,
 ) -> Iterator[Reading]:
     """The readings ``spec`` describes from ``start`` on, in time order.
 
     Constant/ramp scenarios never end; ``until`` (epoch s) cuts any scenario.
-    Errors in ``spec`` raise ``ValueError`` with a message for a person.
+    ``signals`` keeps only those signals (a device simulator passes the ones
+    its device measures, so a sped-up NIBP simulator does not generate 1 Hz
+    SpO2 it would throw away). Errors in ``spec`` raise ``ValueError`` with a
+    message for a person.
     """
-    it = _load(spec.strip(), start, source, shift)
+    keep = None if signals is None else frozenset(signals)
+    it = _load(spec.strip(), start, source, shift, keep)
+    if keep is not None:
+        it = (r for r in it if r.signal in keep)
     if until is not None:
         it = itertools.takewhile(lambda r: r.time is not None and r.time <= until, it)
     return it
 
 
-def _load(spec: str, start: float, source: str, shift: bool) -> Iterator[Reading]:
+def _load(
+    spec: str, start: float, source: str, shift: bool, keep: frozenset[str] | None
+) -> Iterator[Reading]:
     name, sep, args = spec.partition(":")
     if sep and name in PLUGINS:
         module, _, func = PLUGINS[name].partition(":")
@@ -231,6 +248,13 @@ def _load(spec: str, start: float, source: str, shift: bool) -> Iterator[Reading
             return rows
         return _shifted(rows, start)
     tracks = parse_tracks(spec)
+    if keep is not None:
+        tracks = {k: v for k, v in tracks.items() if k in keep}
+        if not tracks:
+            raise ValueError(
+                f"scenario {spec!r} has none of the signals this device measures "
+                f"({', '.join(sorted(keep))})"
+            )
     return heapq.merge(
         *(t.readings(start, source) for t in tracks.values()),
         key=lambda r: (r.time, r.signal),

@@ -6,7 +6,7 @@ encoder (python-can's ``virtual`` interface and player, ``shared/docs/style.md``
 
 - ``masimo-ascii``: one ASCII 1 line per second with the latest SpO2, pulse
   and PI (dashes for signals the scenario does not have); flags become EXC bits.
-- ``nonin-df2``: 75 frames/s, one 25-frame packet per second.
+- ``nonin-df2`` / ``nonin-df7``: 75 frames/s, one 25-frame packet per second.
 - ``accutorr``: answers each ``P`` poll; a scenario ``sbp`` reading is a new
   NIBP measurement, and the minutes field counts from its time. SaO2/PR are
   ``--`` unless the model option ``spo2`` is set (``--option spo2=1``).
@@ -22,7 +22,7 @@ end is its slave path, which the agent opens; the simulator holds the master),
 optionally behind a stable symlink (``link``) that is re-pointed at every
 replug, because a new pty gets a new path; a ``PATH`` (a serial device or one
 end of a ``socat`` pair) is opened read/write; ``socket://HOST:PORT`` listens
-as a TCP server (a serial device server), one client at a time.
+as a TCP server (a serial device server) with one connection slot.
 
 Time: the simulator runs on an injected :class:`edge.clock.Clock`; with
 :class:`edge.clock.ScaledClock` (``--speed N``) a day passes in 24/N hours and
@@ -52,7 +52,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from drivers import accutorr, ad_scale, masimo_ascii, mt_sics, nellcor_n595, nonin_df2
+from drivers import accutorr, ad_scale, masimo_ascii, mt_sics, nellcor_n595, nonin_df2, nonin_df7
 from drivers.framing import LineFramer
 from edge.clock import Clock
 from edge.vocabulary import Flag, Reading
@@ -91,6 +91,8 @@ class VitalState:
 class DeviceModel(Protocol):
     #: Emission period in simulated seconds (None: the device only answers/prints).
     period_s: float | None
+    #: The scenario signals this device measures.
+    signals: frozenset[str]
 
     def emit(self, state: VitalState, t: float) -> list[bytes]:
         """Frames to send at ``t`` (periodic devices)."""
@@ -111,6 +113,7 @@ class DeviceModel(Protocol):
 
 class _Model:
     period_s: float | None = None
+    signals: frozenset[str] = frozenset()
 
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
         self.options = dict(options or {})
@@ -144,6 +147,7 @@ def _round(v: float | None) -> int | None:
 
 class MasimoModel(_Model):
     period_s = 1.0
+    signals = frozenset({"spo2", "pulse", "pi"})
 
     def emit(self, state: VitalState, t: float) -> list[bytes]:
         exc = 0x000800
@@ -162,6 +166,9 @@ class MasimoModel(_Model):
 
 class NoninModel(_Model):
     period_s = 1.0 / 75.0
+    signals = frozenset({"spo2", "pulse"})
+    _encode = staticmethod(nonin_df2.encode_frames)
+    _mid = 128  # 8-bit pleth
 
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
         super().__init__(options)
@@ -177,15 +184,22 @@ class NoninModel(_Model):
                 frozenset(flags),
             )
             k = int(t * 75)
-            pleth = [int(128 + 60 * math.sin(2 * math.pi * (k + i) / 60)) for i in range(25)]
-            self._frames = nonin_df2.encode_frames(sample, pleth)
+            wave = [math.sin(2 * math.pi * (k + i) / 60) for i in range(25)]
+            self._frames = self._encode(sample, [int(self._mid * (1 + 0.4 * w)) for w in wave])
         return [self._frames.pop(0)]
 
     def bad_checksum(self, frame: bytes) -> bytes | None:
         return frame[:-1] + bytes(((frame[-1] + 1) & 0xFF,))
 
 
+class NoninDf7Model(NoninModel):
+    _encode = staticmethod(nonin_df7.encode_frames)
+    _mid = 0x8000  # 16-bit pleth
+
+
 class AccutorrModel(_Model):
+    signals = frozenset({"sbp", "map", "dbp", "spo2", "pulse"})
+
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
         super().__init__(options)
         self.with_spo2 = self.options.get("spo2", "0") not in ("0", "false", "no", "")
@@ -214,6 +228,8 @@ class AccutorrModel(_Model):
 
 
 class AdScaleModel(_Model):
+    signals = frozenset({"weight"})
+
     def on_reading(self, state: VitalState, r: Reading, t: float) -> list[bytes]:
         if r.signal != "weight" or state.sensor_off:
             return []
@@ -224,6 +240,8 @@ class AdScaleModel(_Model):
 
 
 class MtSicsModel(_Model):
+    signals = frozenset({"weight"})
+
     def answer(self, request: bytes, state: VitalState, t: float) -> list[bytes]:
         cmd = request.strip().upper()
         if cmd not in (b"S", b"SI"):
@@ -237,6 +255,7 @@ class MtSicsModel(_Model):
 
 class NellcorModel(_Model):
     period_s = 2.0
+    signals = frozenset({"spo2", "pulse"})
 
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
         super().__init__(options)
@@ -259,6 +278,7 @@ class NellcorModel(_Model):
 MODELS: Mapping[str, Callable[[Mapping[str, str]], DeviceModel]] = {
     "masimo-ascii": MasimoModel,
     "nonin-df2": NoninModel,
+    "nonin-df7": NoninDf7Model,
     "accutorr": AccutorrModel,
     "ad-scale": AdScaleModel,
     "mt-sics": MtSicsModel,
@@ -356,7 +376,10 @@ class PathEndpoint(PtyEndpoint):
 
 
 class SocketEndpoint:
-    """A TCP server (like a serial device server); one client at a time."""
+    """A TCP server (like a serial device server) with one connection slot.
+
+    A second client is accepted and closed at once while the first is connected.
+    """
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
@@ -390,7 +413,9 @@ class SocketEndpoint:
             except OSError:
                 return b""
             if self.client is not None:
-                self.client.close()
+                conn.close()  # busy: like a device server with one connection slot
+                log.info("refused a second client %s:%s", *addr[:2])
+                return b""
             conn.setblocking(False)
             self.client = conn
             log.info("client %s:%s connected", *addr[:2])

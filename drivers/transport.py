@@ -36,7 +36,7 @@ Behaviour:
   waiting. An idle device costs no CPU; a 75 frames/s Nonin costs at most
   1 / ``chunk_delay_s`` wake-ups per second. Ports without a file descriptor
   (``loop://``, ``rfc2217://``) use pyserial's own blocking read with a
-  short timeout. Never ``readline``.
+  0.2 s timeout (five wake-ups a second while idle). Never ``readline``.
 - Polled drivers (``spec.poll_command``): the command is written right after
   opening and then every ``device.poll_interval_s`` (else the driver's
   ``poll_interval_s``) of *clock* time, so a sped-up demo clock polls faster.
@@ -189,6 +189,10 @@ class DeviceLink:
                     self._last_error = f"port error: {e}"
                     self._port_down_since = time.monotonic()
                     log.warning("%s: %s", self.device.id, self._last_error)
+                except Exception as e:  # a bug must not silently end this device's thread
+                    self._last_error = f"internal error: {e!r}"
+                    self._port_down_since = time.monotonic()
+                    log.exception("%s: unexpected error; reconnecting", self.device.id)
                 finally:
                     with contextlib.suppress(Exception):
                         port.close()
@@ -271,7 +275,8 @@ class DeviceLink:
 
     def _read(self, port: serial.SerialBase, fd: int | None, wait: float) -> bytes:
         if fd is None:
-            port.timeout = min(wait, 0.2)
+            # port.timeout stays 0.2 s: setting it reconfigures the port, which on
+            # rfc2217:// sends the serial settings to the server every time.
             data = port.read(1)
             if data and port.in_waiting:
                 data += port.read(port.in_waiting)
@@ -298,9 +303,29 @@ class DeviceLink:
         if self.online is not True:
             again = self.online is False
             self._status(True, now, "data flowing again" if again else "data flowing")
-        for reading in self.decoder.feed(data, now=now):
+        try:
+            readings = self.decoder.feed(data, now=now)
+        except Exception:  # a decoder must never raise; if one does, lose this chunk only
+            log.exception("%s: decoder failed on %d bytes", self.device.id, len(data))
+            self.decoder.rejected["decoder_error"] += 1
+            reset = getattr(self.decoder, "reset", None)
+            if reset is not None:
+                reset()
+            return
+        for reading in readings:
             self.readings_out += 1
             self._call(self.on_reading, reading.stamped(now))
+
+    def _offline_due(self) -> float | None:
+        """The real (monotonic) time at which offline is due, if it is not reported yet."""
+        if self.online is False:
+            return None
+        due = []
+        if self.max_quiet_s is not None:
+            due.append(self._last_data + self.max_quiet_s)
+        if self._port_down_since is not None:
+            due.append(self._port_down_since + self.port_down_grace_s)
+        return min(due) if due else None
 
     def _check_offline(self) -> None:
         if self.online is False:
@@ -324,9 +349,8 @@ class DeviceLink:
             left = end - time.monotonic()
             if left <= 0:
                 return
-            step = left
-            if self.online is not False:
-                step = min(step, 0.25)
+            due = self._offline_due()
+            step = left if due is None else min(left, max(0.0, due - time.monotonic()) + 0.005)
             select.select([self._wake_r], [], [], step)
             self._check_offline()
 

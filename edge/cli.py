@@ -24,10 +24,13 @@ from edge.config import EX_CONFIG, ConfigError
 #: Subcommand modules, in the order ``capleak --help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "edge.commands.check_config",
+    "edge.commands.run",
+    "edge.commands.demo",
     "edge.commands.decode",
     "edge.commands.simulate",
     "edge.commands.capture",
     "edge.commands.replay",
+    "edge.commands.station",
     "edge.commands.evaluate",
 )
 

@@ -177,7 +177,12 @@ class Thresholds:
         max=100,
     )
     spo2_drop_points: float = setting(
-        3.0, doc="spo2_falling when this many points below baseline, sustained", min=1, max=15
+        4.0,
+        doc="spo2_falling when this many points below baseline, sustained (issue #4 example: "
+        "3; one more because a probe change alone moves SpO2 by 1-2 points, and oximeter "
+        "accuracy is about +-2 points)",
+        min=1,
+        max=15,
     )
     satseconds_limit: float = setting(
         50.0, doc="desaturation SatSeconds setting (Nellcor, clinical.md)", min=10, max=200
@@ -192,9 +197,17 @@ class Thresholds:
         130.0, doc="tachycardia at high priority above this (Dutcher 2014)", min=80, max=250
     )
     tachycardia_min_s: float = setting(
-        1800.0,
-        doc="tachycardia must persist this long ('persisting after correction', Dutcher "
-        "2014; a fluid bolus is rechecked at 30 min, Betof Warner 2024)",
+        28800.0,
+        doc="tachycardia (medium) must persist this long: a whole dosing interval, because "
+        "post-dose fever tachycardia (fever 2-4 h after each dose, Dutcher 2014 Table 2) "
+        "settles within it while a leak's compensation persists ('persisting', Table 3)",
+        min=0,
+        max=86400,
+    )
+    tachycardia_high_min_s: float = setting(
+        600.0,
+        doc="tachycardia above tachycardia_high_bpm (high) must persist this long (Dutcher "
+        "2014: HR > 130 persisting is an absolute criterion)",
         min=0,
         max=86400,
     )

@@ -60,7 +60,8 @@ def _chunks(stream: IO[bytes], capture: bool) -> object:
             if direction == "rx":
                 yield data, t
         return
-    while chunk := stream.read(65536):
+    read = getattr(stream, "read1", stream.read)  # read1: a live pipe is decoded as it comes
+    while chunk := read(65536):
         yield chunk, None
 
 
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         for data, now in _chunks(stream, args.capture):  # type: ignore[attr-defined]
             for r in decoder.feed(data, now=now):
                 out.write(reading_json(r) + "\n")
+            out.flush()
     except ValueError as e:
         print(f"capleak decode: {args.file}: {e}", file=sys.stderr)
         return 1

@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         start = parse_time(args.start) if args.start else time.time()
         duration = parse_duration(args.duration) if args.duration else None
         options = dict(o.partition("=")[::2] for o in args.option)
-        scenario = load_scenario(args.scenario, start, source=args.device)
+        model = make_model(args.device, options)
+        scenario = load_scenario(args.scenario, start, source=args.device, signals=model.signals)
         faults = Faults(
             garbage=args.garbage,
             bitflip=args.bitflip,
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
         sim = Simulator(
-            make_model(args.device, options),
+            model,
             endpoint,
             scenario,
             ScaledClock(start, args.speed),

@@ -92,12 +92,13 @@ class SpO2ArtifactFilter:
             self.last_time = time
             self.cand_since = math.inf
             return True
-        # a fast drop: a candidate new level, accepted once it persists
-        if self.cand_since == math.inf or value < self.cand_value * self.ratio:
+        # a fast drop: a candidate new level, accepted once it persists, i.e. stays
+        # within the same relative band (random garbage from a loosening probe does not)
+        cand = self.cand_value
+        if self.cand_since == math.inf or not cand * self.ratio <= value <= cand / self.ratio:
             self.cand_since = time
             self.cand_value = value
             return False
-        self.cand_value = value if value < self.cand_value else self.cand_value
         if time - self.cand_since >= self.confirm_s:
             self.last = value
             self.last_time = time
@@ -106,29 +107,89 @@ class SpO2ArtifactFilter:
         return False
 
 
-class WeightStepFilter:
-    """Holds bed-scale steps aside until they reverse (artifact) or persist (real).
+class MotionDetector:
+    """Marks motion from an erratic pulse, so SpO2 dips that come with it are not trusted.
 
-    :meth:`add` returns a list of ``(time, value)`` weights to use (possibly
-    empty) and the number of readings it rejected. Memory is a few floats: the
-    held readings are kept as a running sum.
+    During motion a pulse oximeter's pulse rate jumps from second to second,
+    while a real desaturation leaves it steady. The detector follows the mean
+    absolute second-to-second pulse change (exponentially, weight 0.3); above
+    ``threshold`` /min it marks motion until ``hold_s`` after the last jump.
+    An "episode" longer than ``max_s`` is no longer treated as motion (an
+    irregular rhythm must not blind the SpO2 alarms). This is alarm validation
+    against a second signal in the spirit of Charbonnier & Gentil 2010
+    (``signal-processing.md``); the numbers are this project's choice.
+
+    >>> m = MotionDetector()
+    >>> [m.pulse(t, 80.0 + (t % 2)) for t in range(5)][-1]
+    False
+    >>> [m.pulse(5.0 + t, v) for t, v in enumerate((95, 70, 110, 82))][-1]
+    True
+    >>> m.active(30.0)
+    False
+    """
+
+    __slots__ = ("hold_s", "jitter", "max_s", "prev", "prev_time", "since", "threshold", "until")
+
+    def __init__(self, threshold: float = 6.0, hold_s: float = 10.0, max_s: float = 600.0):
+        self.threshold = threshold
+        self.hold_s = hold_s
+        self.max_s = max_s
+        self.prev = 0.0
+        self.prev_time = -math.inf
+        self.jitter = 0.0
+        self.since = -math.inf
+        self.until = -math.inf
+
+    def pulse(self, time: float, value: float) -> bool:
+        """Feed an accepted pulse sample; True when it falls in a motion episode."""
+        d = abs(value - self.prev) if time - self.prev_time <= 3.0 else 0.0
+        self.prev = value
+        self.prev_time = time
+        self.jitter += 0.3 * (d - self.jitter)
+        if self.jitter > self.threshold:
+            if time >= self.until:
+                self.since = time
+            self.until = time + self.hold_s
+        return self.active(time)
+
+    def active(self, time: float) -> bool:
+        return time < self.until and time - self.since < self.max_s
+
+
+class WeightStepFilter:
+    """Bed-scale steps are equipment or people, never fluid: reject or tare them.
+
+    Fluid accumulates over hours (HDIL-2: about +4 kg in 5 days, clinical.md);
+    a change bigger than ``step_kg`` between readings less than ``window_s``
+    apart is something put on, taken off or leaning on the bed. Such a step is
+    held aside: if the weight comes back within ``window_s``, the held readings
+    are rejected (``step_reversed``); if it stays, the scale is re-tared by the
+    step (``offset``), so the weight trend carries on from the level before it
+    and the held readings are not used (``step_tared``). A later opposite step
+    (the thing taken off again) is tared back the same way. Readings hours
+    apart (a standing scale) are never treated as steps.
+
+    :meth:`add` returns ``(weights to use, rejected count, reason)``.
 
     >>> f = WeightStepFilter(step_kg=1.5, window_s=1800)
     >>> f.add(0, 70.0)
-    ([(0, 70.0)], 0)
+    ([(0, 70.0)], 0, '')
     >>> f.add(60, 75.0), f.add(120, 75.1)    # someone leans on the bed
-    (([], 0), ([], 0))
+    (([], 0, ''), ([], 0, ''))
     >>> f.add(180, 70.1)                      # and stops: the step reversed
-    ([(180, 70.1)], 2)
+    ([(180, 70.1)], 2, 'step_reversed')
+    >>> _ = [f.add(240 + 60 * i, 76.0) for i in range(31)]   # a pump put on the bed
+    >>> f.offset, f.add(2200, 76.1)
+    (5.9, ([(2200, 70.2)], 0, ''))
     """
 
     __slots__ = (
         "held_n",
         "held_since",
         "held_sum",
-        "held_time",
         "last",
         "last_time",
+        "offset",
         "step_kg",
         "window_s",
     )
@@ -138,41 +199,41 @@ class WeightStepFilter:
         self.window_s = window_s
         self.last: float | None = None
         self.last_time = -math.inf
+        self.offset = 0.0
         self.held_n = 0
         self.held_sum = 0.0
         self.held_since = 0.0
-        self.held_time = 0.0
 
-    def add(self, time: float, value: float) -> tuple[list[tuple[float, float]], int]:
+    def add(self, time: float, value: float) -> tuple[list[tuple[float, float]], int, str]:
+        v = value - self.offset
         last = self.last
         if last is None or (time - self.last_time > self.window_s and not self.held_n):
-            self.last, self.last_time = value, time
-            return [(time, value)], 0
-        if abs(value - last) <= self.step_kg:
+            self.last, self.last_time = v, time
+            return [(time, round(v, 3))], 0, ""
+        if abs(v - last) <= self.step_kg:
             rejected = self.held_n
             self.held_n = 0
             self.held_sum = 0.0
-            self.last, self.last_time = value, time
-            return [(time, value)], rejected
+            self.last, self.last_time = v, time
+            return [(time, round(v, 3))], rejected, "step_reversed" if rejected else ""
         # off the accepted level: hold it
-        if self.held_n and abs(value - self.held_sum / self.held_n) > self.step_kg:
-            # a different step: the earlier held ones never settled
-            rejected = self.held_n
-            self.held_n, self.held_sum, self.held_since = 1, value, time
-            self.held_time = time
-            return [], rejected
+        if self.held_n and abs(v - self.held_sum / self.held_n) > self.step_kg:
+            rejected = self.held_n  # a different step: the earlier one never settled
+            self.held_n, self.held_sum, self.held_since = 1, v, time
+            return [], rejected, "step_unsettled"
         if not self.held_n:
             self.held_since = time
         self.held_n += 1
-        self.held_sum += value
-        self.held_time = time
+        self.held_sum += v
         if time - self.held_since >= self.window_s:
-            mean = self.held_sum / self.held_n
+            step = self.held_sum / self.held_n - last
+            self.offset = round(self.offset + step, 3)
+            rejected = self.held_n
             self.held_n = 0
             self.held_sum = 0.0
-            self.last, self.last_time = value, time
-            return [(time, mean)], 0
-        return [], 0
+            self.last_time = time
+            return [], rejected, "step_tared"
+        return [], 0, ""
 
 
 class NibpOutlierGate:

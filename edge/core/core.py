@@ -27,6 +27,7 @@ from typing import Any
 
 from edge.config import Config, Thresholds
 from edge.core.artifacts import (
+    MotionDetector,
     NibpOutlierGate,
     Rejections,
     SpO2ArtifactFilter,
@@ -113,10 +114,11 @@ class Core:
         self._sat = SatSeconds(th.hold_spo2_pct, th.satseconds_limit)
         self._rapid_level = th.hold_spo2_pct - th.rapid_desat_points
         self._blank_until = -math.inf
+        self._motion = MotionDetector()
         self._spo2_minutes = MinuteMean(60.0)
         self._pulse_minutes = MinuteMean(60.0)
         self._spo2_minute: tuple[float, float] | None = None
-        self._pulse_avg = ExpAverage(600.0)
+        self._pulse_avg = ExpAverage(300.0)  # 5-min half-life: the 'persisting' HR
         # NIBP
         self._nibp = NibpAssembler()
         self._nibp_gate = NibpOutlierGate(th.nibp_outlier_sigma, 15.0)
@@ -135,13 +137,15 @@ class Core:
         self.conditions: dict[str, Condition] = {
             AlertCode.HYPOTENSION: Condition(AlertCode.HYPOTENSION, on_count=2, off_count=2),
             AlertCode.BP_FALLING: Condition(AlertCode.BP_FALLING, on_count=2, off_count=2),
-            AlertCode.DESATURATION: Condition(AlertCode.DESATURATION, off_s=delay),
+            AlertCode.DESATURATION: Condition(AlertCode.DESATURATION, off_s=max(delay, 60.0)),
             AlertCode.SPO2_FALLING: Condition(
                 AlertCode.SPO2_FALLING, on_s=th.spo2_falling_min_s, off_s=600.0
             ),
             AlertCode.WEIGHT_GAIN: Condition(AlertCode.WEIGHT_GAIN),
             AlertCode.TACHYCARDIA: Condition(
-                AlertCode.TACHYCARDIA, on_s=th.tachycardia_min_s, off_s=600.0
+                AlertCode.TACHYCARDIA,
+                on_s=(0.0, math.inf, th.tachycardia_min_s, th.tachycardia_high_min_s),
+                off_s=600.0,
             ),
             AlertCode.CLS_SUSPECTED: Condition(AlertCode.CLS_SUSPECTED),
             AlertCode.NIBP_OVERDUE: Condition(AlertCode.NIBP_OVERDUE),
@@ -366,6 +370,10 @@ class Core:
         if t < self._blank_until:
             self.rejected.count("spo2", "blanked")
             return
+        motion = self._motion
+        if t < motion.until and v < self._spo2_filter.last - 1.0 and motion.active(t):
+            self.rejected.count("spo2", "motion")
+            return
         if not self._spo2_filter.accept(t, v):
             self.rejected.count("spo2", "fast_change")
             return
@@ -383,7 +391,10 @@ class Core:
         sat = self._sat
         cond = self._desat
         rapid = v <= self._rapid_level
-        want = 3 if sat.tripped or rapid or (cond.active and not sat.quiet) else 0
+        # once on, it stays on until the integral is empty and SpO2 is 2 points above the
+        # limit (hysteresis), for 60 s: a saturation hovering at the limit does not flap
+        recovered = sat.quiet and v >= sat.limit + 2.0
+        want = 3 if sat.tripped or rapid or (cond.active and not recovered) else 0
         if want == 0 and cond.idle:
             return
         msg = (
@@ -401,11 +412,9 @@ class Core:
         trend = self.trend["spo2"].update(tm, mean)
         th = self.th
         base = self._baselines.value("spo2")
-        limit = (
-            th.spo2_floor_pct
-            if base is None
-            else min(th.spo2_floor_pct, base - th.spo2_drop_points)
-        )
+        if base is None:
+            return  # "a drift down from baseline" needs the baseline first
+        limit = min(th.spo2_floor_pct, base - th.spo2_drop_points)
         cond = self.conditions[AlertCode.SPO2_FALLING]
         level = trend.level
         want = 2 if level < (limit + 1.0 if cond.active else limit) else 0
@@ -438,28 +447,33 @@ class Core:
         if not 20.0 <= v <= 300.0:
             self.rejected.count("pulse", "implausible")
             return
+        if self._motion.pulse(t, v):
+            self.rejected.count("pulse", "motion")
+            return
         done = self._pulse_minutes.add(t, v)
         if done is not None:
             self._pulse_minute_done(done, out)
 
     def _pulse_minute_done(self, done: tuple[float, float, int], out: list[Output]) -> None:
         tm, mean, _n = done
-        self._pulse_avg.update(tm, mean)
+        hr = self._pulse_avg.update(tm, mean).value
+        assert hr is not None
         self._baselines.observe("pulse", tm, mean)
         self.trend["pulse"].update(tm, mean)
         th = self.th
         cond = self.conditions[AlertCode.TACHYCARDIA]
-        want = graded(mean, ((2, th.tachycardia_bpm), (3, th.tachycardia_high_bpm)), cond.rank, 5.0)
+        want = graded(hr, ((2, th.tachycardia_bpm), (3, th.tachycardia_high_bpm)), cond.rank, 5.0)
         if want == 0 and cond.idle:
             return
         msg = (
-            f"pulse {mean:.0f} /min above {th.tachycardia_bpm:g}"
+            f"pulse {hr:.0f} /min above {th.tachycardia_bpm:g}"
             if want == 2
-            else f"pulse {mean:.0f} /min above {th.tachycardia_high_bpm:g}"
+            else f"pulse {hr:.0f} /min above {th.tachycardia_high_bpm:g}"
             if want == 3
-            else f"pulse back to {mean:.0f} /min"
+            else f"pulse back to {hr:.0f} /min"
         )
-        self._emit(out, cond.update(tm, want, msg, {"pulse": _r1(mean)}))
+        values = {"pulse": _r1(hr), "minute_mean": _r1(mean)}
+        self._emit(out, cond.update(tm, want, msg, values))
 
     def _on_pi(self, r: Reading, t: float, out: list[Output]) -> None:
         if r.flags and not r.flags.isdisjoint(SENSOR_OFF_FLAGS):
@@ -589,7 +603,10 @@ class Core:
                 values[f"{signal}_baseline"] = _r1(base)
                 values[f"{signal}_below_baseline_pct"] = _r1(below_pct)
                 need = th.bp_fall_pct - (hyst / base * 100.0 if active else 0.0)
-                if below_pct >= need:
+                # % below baseline on SBP only (the label criterion): IL-2 vasodilation
+                # widens the pulse pressure, so MAP falls 20 % while SBP is still safe;
+                # MAP counts through its projection to the MAP limit below
+                if signal == "sbp" and below_pct >= need:
                     reasons.append(f"{signal.upper()} {below_pct:.0f} % below baseline")
             if est.n >= 3 and est.slope_per_h < 0:
                 p = est.probability_below(limit, th.bp_projection_h)
@@ -641,9 +658,9 @@ class Core:
         if not 2.0 <= v <= 400.0:
             self.rejected.count("weight", "implausible")
             return
-        accepted, rejected = self._weight_steps.add(t, v)
+        accepted, rejected, reason = self._weight_steps.add(t, v)
         if rejected:
-            self.rejected.count("weight", "step_reversed", rejected)
+            self.rejected.count("weight", reason, rejected)
         for tw, w in accepted:
             self._last_weight = w
             self._baselines.observe("weight", tw, w)

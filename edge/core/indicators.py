@@ -49,9 +49,9 @@ class Condition:
     """One alert condition's state machine: wished rank -> debounced alert events.
 
     A rank is *entered* once the wish has been at or above it for ``on_s``
-    seconds and ``on_count`` consecutive evaluations; it is *left* once the
-    wish has been below it for ``off_s`` seconds and ``off_count``
-    evaluations. Each change yields one :class:`~edge.vocabulary.Alert`.
+    seconds (one number, or one per rank) and ``on_count`` consecutive
+    evaluations; it is *left* once the wish has been below it for ``off_s``
+    seconds and ``off_count`` evaluations. Each change yields one :class:`~edge.vocabulary.Alert`.
 
     >>> c = Condition("tachycardia", on_s=60, off_s=0)
     >>> c.update(0.0, 2, "HR 112", {}) is None
@@ -86,7 +86,7 @@ class Condition:
         self,
         code: str,
         *,
-        on_s: float = 0.0,
+        on_s: float | Sequence[float] = 0.0,
         off_s: float = 0.0,
         on_count: int = 1,
         off_count: int = 1,
@@ -94,7 +94,10 @@ class Condition:
     ) -> None:
         self.code = str(code)
         self.kind = ALERT_KINDS[code]
-        self.on_s = on_s
+        #: seconds a wish must hold to enter rank 1, 2, 3 (one number: the same for all)
+        self.on_s = (0.0, on_s, on_s, on_s) if isinstance(on_s, int | float) else tuple(on_s)
+        if len(self.on_s) != 4:
+            raise ValueError("on_s is a number or four numbers (index = rank, 0 unused)")
         self.off_s = off_s
         self.on_count = on_count
         self.off_count = off_count
@@ -140,7 +143,7 @@ class Condition:
         for r in (3, 2, 1):
             if r <= self.rank:
                 break
-            if above_n[r] >= self.on_count and time - above[r] >= self.on_s:
+            if above_n[r] >= self.on_count and time - above[r] >= self.on_s[r]:
                 new = r
                 break
         if new == self.rank:

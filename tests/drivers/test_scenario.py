@@ -68,10 +68,11 @@ def test_durations() -> None:
 def test_replay_csv_shifted_to_start(tmp_path: Path) -> None:
     f = tmp_path / "r.csv"
     f.write_text(
-        "time,signal,value,flags\n"
-        "2026-01-01T00:00:00Z,spo2,97,\n"
-        "2026-01-01T00:00:01Z,spo2,88,artifact;searching\n"
-        "1767225602,weight,70.5\n"
+        "signal,time,value,flags\n"
+        "spo2,2026-01-01T00:00:00Z,97,\n"
+        "dose,2026-01-01T00:00:00.5Z,,\n"
+        "spo2,2026-01-01T00:00:01Z,88,artifact;searching\n"
+        "weight,1767225602,70.5\n"
     )
     out = list(load_scenario(str(f), 50.0, source="x"))
     assert [(r.time, r.signal, r.value, sorted(r.flags)) for r in out] == [
@@ -91,3 +92,10 @@ def test_replay_csv_errors_name_the_line(tmp_path: Path) -> None:
     f.write_text("when,what\n")
     with pytest.raises(ValueError, match="header"):
         list(load_scenario(str(f), 0.0))
+
+
+def test_signals_filter_and_a_scenario_without_them() -> None:
+    out = take("stable", 5, signals={"sbp", "weight"})
+    assert {r.signal for r in out} == {"sbp", "weight"}
+    with pytest.raises(ValueError, match="none of the signals"):
+        take("spo2=97", 1, signals={"weight"})

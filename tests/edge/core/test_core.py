@@ -190,17 +190,37 @@ def test_bed_scale_step_that_reverses_is_not_weight_gain() -> None:
     assert core.rejected["weight:step_reversed"] == 15
 
 
+def pulse_run(start: float, *levels: tuple[float, float]) -> list[Reading]:
+    """1 Hz pulse readings: ``(seconds, bpm)`` segments one after the other."""
+    out, t = [], start
+    for seconds, bpm in levels:
+        for _ in range(int(seconds)):
+            out.append(Reading.of("pulse", bpm, time=t, source="spo2"))
+            t += 1
+    return out
+
+
 def test_tachycardia_sustained_medium_then_high() -> None:
-    pulses = [Reading.of("pulse", 80, time=T0 + i, source="spo2") for i in range(600)]
-    pulses += [Reading.of("pulse", 112, time=T0 + 600 + i, source="spo2") for i in range(2400)]
-    pulses += [Reading.of("pulse", 140, time=T0 + 3000 + i, source="spo2") for i in range(2400)]
-    out = run(make_core(), pulses)
+    core = Core(Config(bed=BED, thresholds=Thresholds(tachycardia_min_s=1800)))
+    out = run(core, pulse_run(T0, (600, 80), (2400, 112), (2400, 140)))
     tc = alerts(out, "tachycardia")
     assert [(a.phase.value, a.priority.value) for a in tc] == [
         ("start", "medium"),
         ("escalate", "high"),
     ]
     assert tc[0].time >= T0 + 600 + 1800  # sustained 30 min first
+    assert tc[1].time - (T0 + 3000) <= 20 * 60  # > 130 persisting 10 min, 5-min smoothing
+
+
+def test_post_dose_fever_tachycardia_is_not_an_alert_but_hr_over_130_is() -> None:
+    # defaults: HR > 100 must persist a whole dosing interval (8 h); > 130 for 10 min
+    fever = pulse_run(T0, (3600, 85), (3 * 3600, 112), (4 * 3600, 88))
+    assert alerts(run(make_core(), fever), "tachycardia") == []
+    out = run(make_core(), pulse_run(T0, (3600, 85), (1800, 138), (1800, 90)))
+    tc = alerts(out, "tachycardia")
+    assert (tc[0].phase.value, tc[0].priority.value) == ("start", "high")
+    assert tc[-1].phase.value == "end"  # (through medium while the smoothed HR settles)
+    check_lifecycle(out)
 
 
 def test_cls_suspected_needs_two_domains() -> None:

@@ -69,19 +69,27 @@ def test_spo2_filter_drops_fast_falls_but_accepts_persistent_ones() -> None:
     assert f2.accept(T0 + 1000, 80)
 
 
-def test_weight_step_that_reverses_is_rejected_and_one_that_persists_is_used() -> None:
+def test_weight_step_that_reverses_is_rejected_and_one_that_persists_is_tared() -> None:
     f = WeightStepFilter(step_kg=1.5, window_s=1800.0)
-    assert f.add(T0, 70.0) == ([(T0, 70.0)], 0)
+    assert f.add(T0, 70.0) == ([(T0, 70.0)], 0, "")
     for i in range(1, 5):
-        assert f.add(T0 + 60 * i, 78.0) == ([], 0)
-    assert f.add(T0 + 300, 70.2) == ([(T0 + 300, 70.2)], 4)
-    # a step that stays for the whole window is released as one mean reading
-    out = [f.add(T0 + 400 + 60 * i, 72.0) for i in range(32)]
-    released = [a for a, _ in out if a]
-    assert released[0] == [(T0 + 400 + 60 * 30, 72.0)]
-    # standing-scale readings hours apart are never held
+        assert f.add(T0 + 60 * i, 78.0) == ([], 0, "")
+    assert f.add(T0 + 300, 70.2) == ([(T0 + 300, 70.2)], 4, "step_reversed")
+    # a step that stays for the whole window is equipment: the scale is re-tared
+    out = [f.add(T0 + 400 + 60 * i, 72.0) for i in range(31)]
+    assert out[-1] == ([], 31, "step_tared")
+    assert f.offset == pytest.approx(1.8)
+    assert f.add(T0 + 2400, 72.1) == ([(T0 + 2400, 70.3)], 0, "")
+    # ... and tared back when it is taken off again
+    out = [f.add(T0 + 2500 + 60 * i, 70.2) for i in range(31)]
+    assert out[-1][2] == "step_tared" and f.offset == pytest.approx(0.0, abs=0.15)
+    # slow fluid gain is never a step
     g = WeightStepFilter()
-    assert g.add(T0, 70.0)[0] and g.add(T0 + 12 * 3600, 72.5)[0]
+    got = [g.add(T0 + 60 * i, 70.0 + 0.01 * i)[0] for i in range(300)]
+    assert all(got) and got[-1][0][1] == pytest.approx(72.99)
+    # standing-scale readings hours apart are never held
+    h = WeightStepFilter()
+    assert h.add(T0, 70.0)[0] and h.add(T0 + 12 * 3600, 72.5)[0]
 
 
 def test_nibp_gate_confirm_and_refute() -> None:

@@ -1,0 +1,90 @@
+"""Nonin OEM III data format #7 (SpO2, pulse, 16-bit pleth): 5-byte frames, 25-frame packets.
+
+Protocol (``shared/docs/protocols.md``; same sources and caveats as
+:mod:`drivers.nonin_df2`: verify against Nonin's OEM III specification before
+clinical use):
+
+- 9600 8N1, 75 frames/s. A frame is 5 bytes, **without** the 0x01 start byte
+  of format #2::
+
+      STATUS, PLETH MSB, PLETH LSB, DATA, CHK      CHK = (sum of the 4 bytes) mod 256
+
+- STATUS (bit 7 always set, 0x01 SYNC on a packet's first frame), the
+  25-frame packet and the meaning of DATA per frame are as in format #2:
+  frame 1 HR MSB, 2 HR LSB, 3 SpO2 (4-beat average); HR 511 / SpO2 127 missing.
+  Format #13 uses the same frame.
+
+Example packet start (SpO2 97 %, HR 72, pleth 0x1234, green perfusion)::
+
+    83 12 34 00 C9   82 12 34 48 10   82 12 34 61 29 ...
+
+Decoding is the format #2 decoder with the frame shape changed: a frame needs
+STATUS bit 7 and a good checksum; anything else slides one byte; a packet
+with a bad or missing frame yields nothing. Signals and flags as format #2.
+
+Assumption: with no start byte, synchronisation rests on STATUS bit 7 and the
+checksum alone, so a random byte run passes as a frame about once in 512
+positions; the SYNC/25-frame packet structure then rejects it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from drivers.base import DriverSpec
+from drivers.nonin_df2 import (
+    FRAMES_PER_PACKET,
+    HR_MISSING,
+    SPO2_MISSING,
+    SYNC,
+    NoninDecoder,
+    NoninSample,
+    flags_status,
+)
+
+
+class NoninDf7Decoder(NoninDecoder):
+    START_BYTE = None
+
+    def __init__(self, source: str = "nonin-df7", options: Mapping[str, Any] | None = None):
+        super().__init__(source, options)
+
+
+def frame(status: int, pleth: int, data: int) -> bytes:
+    """One 5-byte format #7 frame with its checksum."""
+    body = bytes((0x80 | (status & 0x7F), (pleth >> 8) & 0xFF, pleth & 0xFF, data & 0xFF))
+    return body + bytes((sum(body) & 0xFF,))
+
+
+def encode_frames(sample: NoninSample, pleth: Iterable[int] | None = None) -> list[bytes]:
+    """The 25 frames of one packet."""
+    hr = HR_MISSING if sample.pulse is None else int(sample.pulse)
+    spo2 = SPO2_MISSING if sample.spo2 is None else int(sample.spo2)
+    data = [0] * FRAMES_PER_PACKET
+    data[0], data[1] = (hr >> 7) & 0x03, hr & 0x7F
+    data[2] = data[8] = data[9] = data[10] = spo2
+    bits = flags_status(sample.flags)
+    waves = list(pleth) if pleth is not None else [0x8000] * FRAMES_PER_PACKET
+    return [
+        frame(bits | (SYNC if k == 0 else 0), waves[k % len(waves)], data[k])
+        for k in range(FRAMES_PER_PACKET)
+    ]
+
+
+def encode(sample: NoninSample) -> bytes:
+    """One packet (125 bytes).
+
+    >>> encode_frames(NoninSample(97, 72), [0x1234] * 25)[1].hex(" ")
+    '82 12 34 48 10'
+    """
+    return b"".join(encode_frames(sample))
+
+
+DRIVER = DriverSpec(
+    name="nonin-df7",
+    description="Nonin OEM III data format #7/#13 (SpO2, pulse), 9600 8N1, 75 frames/s",
+    decoder=lambda source, options: NoninDf7Decoder(source, options),
+    baudrate=9600,
+    max_quiet_s=3.0,
+)

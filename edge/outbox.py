@@ -1,0 +1,283 @@
+"""The store-and-forward outbox: every outgoing message is on disk before it is sent.
+
+``shared/docs/messaging-and-ops.md`` ("paho-mqtt 2.x facts"): paho keeps
+unacknowledged QoS 1 messages in memory only, so a process restart loses them.
+The outbox closes that gap:
+
+* :meth:`Outbox.put` assigns the next ``seq`` (monotonic per agent, persisted),
+  a unique ``msg_id`` (uuid4) and the ``time``, and **commits** the message in
+  one transaction before anyone may publish it. SQLite runs in WAL mode with
+  ``synchronous=FULL`` for every commit (a commit survives power loss; NORMAL may
+  lose the last ones). One commit costs one fsync of the WAL; ``scripts/bench-mqtt``
+  measures it and ``docs/benchmarks.md`` records the figure.
+* The publisher reads :meth:`pending` in ``seq`` order and calls :meth:`delete`
+  only once the broker's PUBACK arrived; after a reconnect or a restart the
+  remaining rows are published again, in order (at-least-once: subscribers
+  de-duplicate by ``msg_id``).
+* It is bounded by ``StorageConfig.outbox_max_messages``: when full, the oldest
+  ``vitals`` go first, then the oldest ``trends``; alerts, state and replies are
+  never dropped (the outbox grows past its bound rather than lose one). Drops are
+  counted persistently and reported in the retained ``status``.
+
+The ``meta`` table also keeps small persistent state for the agent (the seq
+counter, drop counts, the number of boots, the alert book's snapshot) through
+:meth:`get_state` / :meth:`set_state`.
+
+Thread-safe: one connection guarded by a lock (the publisher thread deletes
+while the application thread puts).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge.clock import Clock, SystemClock
+from edge.vocabulary import iso_time
+
+log = logging.getLogger(__name__)
+
+#: Kinds of message, in the order they are dropped when the outbox is full.
+DROPPABLE = ("vitals", "trends")
+KINDS = ("vitals", "trends", "alert", "state", "reply")
+
+OUTBOX_FILE = "outbox.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY,
+    msg_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL,
+    correlation BLOB
+);
+CREATE INDEX IF NOT EXISTS outbox_kind ON outbox (kind, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One committed outgoing message."""
+
+    seq: int
+    msg_id: str
+    kind: str
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+    correlation: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message to :meth:`Outbox.put_many`: the body gets ``msg_id``, ``seq`` and ``time``."""
+
+    topic: str
+    body: Mapping[str, Any]
+    kind: str
+    retain: bool = False
+    qos: int = 1
+    correlation: bytes | None = None
+
+
+class Outbox:
+    """SQLite outbox at ``path`` (a file; use :meth:`in_dir` for ``StorageConfig.state_dir``)."""
+
+    def __init__(
+        self, path: str | Path, max_messages: int = 200_000, clock: Clock | None = None
+    ) -> None:
+        if max_messages < 1:
+            raise ValueError("max_messages must be positive")
+        self.path = Path(path)
+        self.max_messages = max_messages
+        self.clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=30
+        )
+        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            log.warning("outbox %s: journal_mode is %s, not WAL", self.path, mode)
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._count = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+
+    @classmethod
+    def in_dir(
+        cls, state_dir: str | Path, max_messages: int = 200_000, clock: Clock | None = None
+    ) -> Outbox:
+        d = Path(state_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        return cls(d / OUTBOX_FILE, max_messages, clock)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- persistent state -------------------------------------------------------------
+
+    def _get(self, key: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def _set(self, key: str, value: Any) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        with self._lock:
+            return self._get(f"state.{key}", default)
+
+    def set_state(self, key: str, value: Any) -> None:
+        """Store a JSON-able value durably (committed on return)."""
+        with self._lock:
+            self._set(f"state.{key}", value)
+
+    # -- writing ----------------------------------------------------------------------
+
+    def put(
+        self,
+        topic: str,
+        body: Mapping[str, Any],
+        *,
+        kind: str,
+        retain: bool = False,
+        qos: int = 1,
+        correlation: bytes | None = None,
+    ) -> Message:
+        """Commit one message; returns it with its ``seq`` and ``msg_id``."""
+        return self.put_many([Outgoing(topic, body, kind, retain, qos, correlation)])[0]
+
+    def put_many(self, items: Iterable[Outgoing]) -> list[Message]:
+        """Commit several messages in one transaction (one fsync), in order."""
+        items = list(items)
+        for it in items:
+            if it.kind not in KINDS:
+                raise ValueError(f"unknown message kind {it.kind!r}; known: {KINDS}")
+        out = []
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                seq = self._get("next_seq", 1)
+                now = iso_time(self.clock.now())
+                for it in items:
+                    msg_id = str(uuid.uuid4())
+                    body = {"msg_id": msg_id, "seq": seq, "time": now, **it.body}
+                    payload = json.dumps(body, separators=(",", ":")).encode()
+                    msg = Message(
+                        seq, msg_id, it.kind, it.topic, payload, it.qos, it.retain, it.correlation
+                    )
+                    self._db.execute(
+                        "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (seq, msg_id, it.kind, it.topic, payload, it.qos, int(it.retain),
+                         it.correlation),
+                    )  # fmt: skip
+                    out.append(msg)
+                    seq += 1
+                self._set("next_seq", seq)
+                self._count += len(items)
+                self._enforce_bound()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._count = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+                raise
+        return out
+
+    def allocate_seq(self) -> int:
+        """Take the next ``seq`` for a message that is not stored (the online status)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            seq = self._get("next_seq", 1)
+            self._set("next_seq", seq + 1)
+            self._db.execute("COMMIT")
+            return seq
+
+    @property
+    def last_seq(self) -> int:
+        """The last ``seq`` handed out (0 before the first message)."""
+        with self._lock:
+            return self._get("next_seq", 1) - 1
+
+    def _enforce_bound(self) -> None:
+        excess = self._count - self.max_messages
+        if excess <= 0:
+            return
+        drops = self._get("drops", {})
+        for kind in DROPPABLE:
+            if excess <= 0:
+                break
+            rows = self._db.execute(
+                "SELECT seq FROM outbox WHERE kind = ? ORDER BY seq LIMIT ?", (kind, excess)
+            ).fetchall()
+            if rows:
+                self._db.execute(
+                    "DELETE FROM outbox WHERE kind = ? AND seq <= ?", (kind, rows[-1][0])
+                )
+                drops[kind] = drops.get(kind, 0) + len(rows)
+                self._count -= len(rows)
+                excess -= len(rows)
+        self._set("drops", drops)
+        if excess > 0:
+            log.warning("outbox over its bound by %d: nothing droppable left", excess)
+
+    # -- reading and acknowledging ----------------------------------------------------
+
+    def pending(self, after_seq: int = 0, limit: int = 100) -> list[Message]:
+        """Stored messages with ``seq > after_seq``, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, msg_id, kind, topic, payload, qos, retain, correlation "
+                "FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        return [Message(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], bool(r[6]), r[7]) for r in rows]
+
+    def delete(self, seqs: Iterable[int]) -> int:
+        """Remove acknowledged messages (one transaction). Returns how many were there."""
+        seqs = list(seqs)
+        if not seqs:
+            return 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            n = 0
+            for i in range(0, len(seqs), 500):
+                chunk = seqs[i : i + 500]
+                cur = self._db.execute(
+                    f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk
+                )
+                n += cur.rowcount
+            self._db.execute("COMMIT")
+            self._count -= n
+            return n
+
+    def depth(self) -> int:
+        """Messages waiting for a PUBACK."""
+        with self._lock:
+            return self._count
+
+    def drops(self) -> dict[str, int]:
+        """Messages dropped because the outbox was full, by kind (persistent)."""
+        with self._lock:
+            return dict(self._get("drops", {}))

@@ -1,0 +1,172 @@
+"""Nothing lost: kill -9 the broker, kill -9 the agent, stop the broker; real processes.
+
+After each, the subscriber has every ``seq`` at least once and, taking the first
+copy of each ``msg_id``, every topic's messages in ``seq`` order.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from edge.outbox import Outbox, Outgoing
+from edge.publisher import Publisher
+from tests.edge.messaging import bed_config
+from tests.support import REPO, Collector, Mosquitto, wait_for
+
+#: mosquitto started as root drops to the ``mosquitto`` user, which cannot write the
+#: test's private temp dir: without this its persistence (and log) silently fail.
+KEEP_USER = "user root\n"
+
+
+@pytest.fixture
+def broker(mosquitto_factory) -> Mosquitto:
+    """A broker whose persistence works (so a subscriber's session survives kill -9)."""
+    return mosquitto_factory(KEEP_USER)
+
+
+def durable_collector(broker: Mosquitto) -> Collector:
+    """A subscriber whose session survives a broker crash (saved by a clean restart)."""
+    col = Collector(
+        broker.host, broker.port, "capleak/#", protocol=mqtt.MQTTv311, clean_session=False
+    )
+    col.client.reconnect_delay_set(0.05, 0.5)
+    broker.restart()  # SIGTERM: mosquitto saves the session and subscription to disk
+    wait_for(col.client.is_connected, 15, message="collector reconnect")
+    return col
+
+
+def check_delivery(col: Collector, last_seq: int) -> dict[str, list[int]]:
+    """Every seq 1..last_seq received; per topic, first copies in seq order."""
+    with col._lock:
+        msgs = list(col.messages)
+    first: dict[str, dict] = {}
+    per_topic: dict[str, list[int]] = defaultdict(list)
+    for m in msgs:
+        body = json.loads(m.payload)
+        if body["msg_id"] in first:
+            continue
+        first[body["msg_id"]] = body
+        if not body.get("will"):
+            per_topic[m.topic].append(body["seq"])
+    seqs = {b["seq"] for b in first.values()}
+    missing = sorted(set(range(1, last_seq + 1)) - seqs)
+    assert not missing, f"{len(missing)} seqs missing, first {missing[:10]}"
+    for topic, order in per_topic.items():
+        if not topic.endswith("/status"):
+            assert order == sorted(order), f"order broken on {topic}"
+    return per_topic
+
+
+def produce(pub: Publisher, n: int, batch: int, pause: float, done: threading.Event) -> None:
+    for k in range(0, n, batch):
+        pub.enqueue(
+            Outgoing(pub.topic("test/alerts" if i % 2 else "test/vitals"), {"i": i},
+                     "alert" if i % 2 else "vitals")
+            for i in range(k, min(n, k + batch))
+        )  # fmt: skip
+        time.sleep(pause)
+    done.set()
+
+
+def run_stream(broker: Mosquitto, state: Path, n: int, batch: int, pause: float, disrupt) -> None:
+    col = durable_collector(broker)
+    cfg = bed_config(broker.url, state)
+    with Outbox.in_dir(state) as box:
+        pub = Publisher(cfg, box, reconnect_delay=(0.1, 1.0)).start()
+        try:
+            assert pub.wait_connected(10)
+            done = threading.Event()
+            t = threading.Thread(target=produce, args=(pub, n, batch, pause, done))
+            t.start()
+            wait_for(lambda: len(col.messages) > n // 4, 30, message="a quarter of the stream")
+            disrupt()
+            t.join(120)
+            assert done.is_set()
+            assert pub.wait_idle(60), f"outbox still holds {box.depth()}"
+            last = box.last_seq
+            wait_for(
+                lambda: {json.loads(m.payload)["seq"] for m in col.messages} >= set(range(1, last)),
+                30,
+                message="all seqs at the subscriber",
+            )
+            assert pub.connects >= 2
+        finally:
+            pub.stop()
+            col.close()
+    per_topic = check_delivery(col, last)
+    assert sum(len(v) for k, v in per_topic.items() if "/test/" in k) == n
+
+
+def test_broker_killed_mid_stream(broker: Mosquitto, tmp_path: Path) -> None:
+    def crash() -> None:
+        broker.kill()
+        time.sleep(0.5)
+        broker.start()
+
+    run_stream(broker, tmp_path / "state", 3000, 10, 0.004, crash)
+
+
+def test_broker_stopped_for_a_while(broker: Mosquitto, tmp_path: Path) -> None:
+    def outage() -> None:
+        broker.stop()
+        time.sleep(12)
+        broker.start()
+
+    run_stream(broker, tmp_path / "state", 2000, 10, 0.01, outage)
+
+
+@pytest.mark.soak
+def test_broker_stopped_for_a_minute(broker: Mosquitto, tmp_path: Path) -> None:
+    def outage() -> None:
+        broker.stop()
+        time.sleep(60)
+        broker.start()
+
+    run_stream(broker, tmp_path / "state", 10000, 10, 0.01, outage)
+
+
+def test_agent_killed_mid_stream_then_restarted(broker: Mosquitto, tmp_path: Path) -> None:
+    col = durable_collector(broker)
+    state = tmp_path / "state"
+    n = 3000
+    cmd = [sys.executable, "-m", "tests.edge.stream_agent", broker.url, str(state), str(n)]
+    first = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: len(col.messages) > n // 3, 60, message="a third of the stream")
+        first.kill()  # SIGKILL: no clean shutdown, unacknowledged rows stay in the outbox
+        first.wait(10)
+        killed_at = Outbox.in_dir(state).last_seq
+        assert killed_at < n, "the agent finished before it was killed"
+        # the broker published the agent's Will: offline, retained
+        wait_for(
+            lambda: [b for b in col.payloads("/status") if b.get("will")], 15, message="the Will"
+        )
+        second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stderr
+        assert second.stdout.strip().endswith("done")
+        with Outbox.in_dir(state) as box:
+            last = box.last_seq
+            assert box.depth() == 0
+        wait_for(
+            lambda: {json.loads(m.payload)["seq"] for m in col.messages} >= set(range(1, last)),
+            30,
+            message="all seqs at the subscriber",
+        )
+    finally:
+        if first.poll() is None:
+            first.kill()
+        col.close()
+    per_topic = check_delivery(col, last)
+    data = sum(len(v) for k, v in per_topic.items() if "/test/" in k)
+    status = sum(len(v) for k, v in per_topic.items() if k.endswith("/status"))
+    assert data + status == last  # the status messages take seqs of the same counter
+    assert n <= last <= n + 1  # + the offline status of the clean stop
