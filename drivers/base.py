@@ -31,6 +31,36 @@ class Decoder(Protocol):
     def feed(self, data: bytes, now: float | None = None) -> list[Reading]: ...
 
 
+class Session(Protocol):
+    """A device that must be talked to (a session protocol such as IntelliVue).
+
+    Pure, like a decoder: the transport writes what the methods return.
+    ``now`` is real (monotonic) seconds for the session's timers; ``stamp`` is
+    the clock's epoch time for readings without their own time.
+    ``feed(data, now, stamp)`` -> (readings, bytes to write); ``on_timer(now)`` ->
+    bytes to write, called at least every ``next_timer(now)`` seconds;
+    ``reset()`` after (re)opening the port; ``close(now)`` -> bytes to write
+    before closing it. ``associated`` is True while data can flow.
+    """
+
+    rejected: Counter[str]
+
+    @property
+    def associated(self) -> bool: ...
+
+    def feed(
+        self, data: bytes, now: float, stamp: float | None = None
+    ) -> tuple[list[Reading], bytes]: ...
+
+    def on_timer(self, now: float) -> bytes: ...
+
+    def next_timer(self, now: float) -> float: ...
+
+    def reset(self) -> None: ...
+
+    def close(self, now: float) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True)
 class DriverSpec:
     """A registry entry: how to talk to one kind of device."""
@@ -52,3 +82,7 @@ class DriverSpec:
     poll_command: bytes | None = None
     poll_interval_s: float | None = None
     options: Mapping[str, str] = field(default_factory=dict)
+    #: ``session(source, options)`` for devices that must be talked to: live
+    #: links drive the session instead of ``poll_command``; ``decoder`` stays
+    #: the passive decoder for captured streams (``capleak decode``).
+    session: Callable[[str, Mapping[str, Any]], Session] | None = None

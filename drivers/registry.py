@@ -6,11 +6,15 @@ Adding a device touches its module and one line here.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from typing import Any
 
 from drivers.base import DriverSpec
 
 _MODULES: dict[str, str] = {
+    "intellivue": "drivers.intellivue",
     "masimo-ascii": "drivers.masimo_ascii",
+    "nonin-df1": "drivers.nonin_df1",
     "nonin-df2": "drivers.nonin_df2",
     "nonin-df7": "drivers.nonin_df7",
     "accutorr": "drivers.accutorr",
@@ -36,3 +40,11 @@ def get_driver(name: str) -> DriverSpec:
         raise KeyError(f"unknown driver {name!r}; known: {', '.join(driver_names())}") from None
     spec: DriverSpec = importlib.import_module(module).DRIVER
     return spec
+
+
+def check_options(name: str, device_id: str, options: Mapping[str, Any]) -> None:
+    """Build the driver's decoder (and session) once: raises ValueError on bad options."""
+    spec = get_driver(name)
+    spec.decoder(device_id, dict(options))
+    if spec.session is not None:
+        spec.session(device_id, dict(options))

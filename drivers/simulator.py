@@ -6,7 +6,8 @@ encoder (python-can's ``virtual`` interface and player, ``shared/docs/style.md``
 
 - ``masimo-ascii``: one ASCII 1 line per second with the latest SpO2, pulse
   and PI (dashes for signals the scenario does not have); flags become EXC bits.
-- ``nonin-df2`` / ``nonin-df7``: 75 frames/s, one 25-frame packet per second.
+- ``nonin-df2`` / ``nonin-df7``: 75 frames/s, one 25-frame packet per second;
+  ``nonin-df1``: one 3-byte frame per second.
 - ``accutorr``: answers each ``P`` poll; a scenario ``sbp`` reading is a new
   NIBP measurement, and the minutes field counts from its time. SaO2/PR are
   ``--`` unless the model option ``spo2`` is set (``--option spo2=1``).
@@ -14,6 +15,12 @@ encoder (python-can's ``virtual`` interface and player, ``shared/docs/style.md``
   carries ``unstable``).
 - ``mt-sics``: answers each ``S``/``SI`` poll with the latest weight (``S I``
   before the first one or while the sensor is off).
+- ``intellivue``: a Philips IntelliVue monitor's data export session
+  (:class:`drivers.intellivue_sim.IntelliVueModel`): association, MDS Create
+  Event Report, poll replies with NIBP/SpO2/pulse/PI; ``--option
+  abort_every=SECONDS`` drops the association periodically; ``--bad-checksum``
+  spoils frame FCSs. A model with a ``receive(data, state, t)`` method gets
+  the host's raw bytes instead of text lines (binary session protocols).
 - ``nellcor-n595``: a data line every 2 s, headings every 25 lines; flags
   become status codes (SD, SO, MO, PS).
 
@@ -52,8 +59,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from drivers import accutorr, ad_scale, masimo_ascii, mt_sics, nellcor_n595, nonin_df2, nonin_df7
+from drivers import (
+    accutorr,
+    ad_scale,
+    masimo_ascii,
+    mt_sics,
+    nellcor_n595,
+    nonin_df1,
+    nonin_df2,
+    nonin_df7,
+)
 from drivers.framing import LineFramer
+from drivers.intellivue_sim import IntelliVueModel
 from edge.clock import Clock
 from edge.vocabulary import Flag, Reading
 
@@ -192,6 +209,20 @@ class NoninModel(_Model):
         return frame[:-1] + bytes(((frame[-1] + 1) & 0xFF,))
 
 
+class NoninDf1Model(_Model):
+    period_s = 1.0
+    signals = frozenset({"spo2", "pulse"})
+
+    def emit(self, state: VitalState, t: float) -> list[bytes]:
+        spo2, pulse = _round(state.get("spo2")), _round(state.get("pulse"))
+        sample = nonin_df2.NoninSample(
+            None if spo2 is None else min(max(spo2, 0), 100),
+            None if pulse is None else min(max(pulse, 0), 400),
+            state.all_flags("spo2", "pulse"),
+        )
+        return [nonin_df1.encode(sample)]
+
+
 class NoninDf7Model(NoninModel):
     _encode = staticmethod(nonin_df7.encode_frames)
     _mid = 0x8000  # 16-bit pleth
@@ -277,11 +308,13 @@ class NellcorModel(_Model):
 
 MODELS: Mapping[str, Callable[[Mapping[str, str]], DeviceModel]] = {
     "masimo-ascii": MasimoModel,
+    "nonin-df1": NoninDf1Model,
     "nonin-df2": NoninModel,
     "nonin-df7": NoninDf7Model,
     "accutorr": AccutorrModel,
     "ad-scale": AdScaleModel,
     "mt-sics": MtSicsModel,
+    "intellivue": IntelliVueModel,
     "nellcor-n595": NellcorModel,
 }
 
@@ -320,6 +353,8 @@ class PtyEndpoint:
         self.path = ""
 
     def open(self) -> str:
+        if self.link and os.path.lexists(self.link) and not os.path.islink(self.link):
+            raise ValueError(f"--link {self.link} exists and is not a symlink: not replacing it")
         self.master, self.slave = os.openpty()
         _raw(self.slave)  # the simulator keeps the slave open: no EIO while nobody listens
         os.set_blocking(self.master, False)
@@ -333,9 +368,9 @@ class PtyEndpoint:
         return self.path
 
     def close(self) -> None:
-        if self.link:
+        if self.link and os.path.islink(self.link) and os.readlink(self.link) == self.path:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.link)
+                os.unlink(self.link)  # only our own link: never someone else's file
         for fd in (self.master, self.slave):
             if fd is not None:
                 with contextlib.suppress(OSError):
@@ -655,6 +690,16 @@ class Simulator:
         for fd in ready:
             data = self.endpoint.readable(fd)
             if not data:
+                continue
+            receive = getattr(self.model, "receive", None)
+            if receive is not None:  # a binary session protocol: raw bytes, not lines
+                if not silent:
+                    t = self.clock.now()
+                    self._send(self._advance_scenario(t))
+                    frames = receive(data, self.state, t)
+                    if frames:
+                        self.polls_answered += 1
+                        self._send(frames)
                 continue
             for line in self._requests.feed(data):
                 if silent:

@@ -55,6 +55,15 @@ Behaviour:
   attribute (:class:`edge.clock.ScaledClock`) has its waits scaled.
 - ``on_bytes(direction, data, time)`` (optional) sees every byte received
   (``"rx"``) and every poll written (``"tx"``): ``capleak capture`` uses it.
+- Session drivers (``spec.session``, e.g. IntelliVue, which must be
+  associated with and polled): the link talks through the driver's
+  :class:`drivers.base.Session` instead of ``poll_command``: ``reset()`` and
+  a first ``on_timer`` right after opening, ``feed(data, monotonic, stamp=
+  clock.now())`` for every chunk, ``on_timer`` at least every
+  ``next_timer`` seconds, and ``close`` (a release) before a stop closes the
+  port. Everything the session writes goes to ``on_bytes("tx", ...)`` too.
+  Session timers run on real (monotonic) seconds: a sped-up demo clock never
+  makes the link exceed a device's frame-rate limits.
 """
 
 from __future__ import annotations
@@ -122,6 +131,10 @@ class DeviceLink:
         self.chunk_delay_s = chunk_delay_s
         self.read_size = read_size
         self.decoder = spec.decoder(device.id, dict(device.options))
+        #: The driver's session when it must be talked to (``spec.session``), else None.
+        self.session = (
+            spec.session(device.id, dict(device.options)) if spec.session is not None else None
+        )
         self._speed = float(getattr(clock, "speed", 1.0)) or 1.0
         self.poll_command = spec.poll_command
         self.poll_interval_s = device.poll_interval_s or spec.poll_interval_s
@@ -243,6 +256,9 @@ class DeviceLink:
         opened = time.monotonic()
         flowed = False
         next_poll = self.clock.monotonic() if self.poll_command else None
+        if self.session is not None:
+            self.session.reset()
+            self._session_write(port, self.session.on_timer(time.monotonic()))
         while not self._stopping.is_set():
             if next_poll is not None:
                 cnow = self.clock.monotonic()
@@ -251,17 +267,25 @@ class DeviceLink:
                     interval = self.poll_interval_s or 1.0
                     next_poll = max(next_poll + interval, cnow + interval / 2)
             wait = self._next_wait(next_poll, opened)
+            if self.session is not None:
+                wait = min(wait, self.session.next_timer(time.monotonic()))
             data = self._read(port, fd, wait)
             real = time.monotonic()
             if data:
                 flowed = True
-                self._receive(data, real)
+                self._receive(data, real, port)
             elif self.max_quiet_s is not None and real - max(self._last_data, opened) > (
                 self.max_quiet_s
             ):
                 self._check_offline()
                 raise _Silent
+            if self.session is not None:
+                self._session_write(port, self.session.on_timer(time.monotonic()))
             self._check_offline()
+        if self.session is not None:  # stopping: release the association
+            with contextlib.suppress(serial.SerialException, OSError):
+                self._session_write(port, self.session.close(time.monotonic()))
+                port.flush()
         return flowed
 
     def _next_wait(self, next_poll: float | None, opened: float) -> float:
@@ -294,7 +318,14 @@ class DeviceLink:
         if self.on_bytes is not None:
             self._call(self.on_bytes, "tx", self.poll_command, self.clock.now())
 
-    def _receive(self, data: bytes, real: float) -> None:
+    def _session_write(self, port: serial.SerialBase, data: bytes) -> None:
+        if not data:
+            return
+        port.write(data)
+        if self.on_bytes is not None:
+            self._call(self.on_bytes, "tx", data, self.clock.now())
+
+    def _receive(self, data: bytes, real: float, port: serial.SerialBase | None = None) -> None:
         self._last_data = real
         self.bytes_in += len(data)
         now = self.clock.now()
@@ -303,15 +334,22 @@ class DeviceLink:
         if self.online is not True:
             again = self.online is False
             self._status(True, now, "data flowing again" if again else "data flowing")
+        out = b""
         try:
-            readings = self.decoder.feed(data, now=now)
+            if self.session is not None:
+                readings, out = self.session.feed(data, real, stamp=now)
+            else:
+                readings = self.decoder.feed(data, now=now)
         except Exception:  # a decoder must never raise; if one does, lose this chunk only
             log.exception("%s: decoder failed on %d bytes", self.device.id, len(data))
-            self.decoder.rejected["decoder_error"] += 1
-            reset = getattr(self.decoder, "reset", None)
+            target = self.session if self.session is not None else self.decoder
+            target.rejected["decoder_error"] += 1
+            reset = getattr(target, "reset", None)
             if reset is not None:
                 reset()
             return
+        if port is not None:
+            self._session_write(port, out)  # port errors propagate: they mean reconnect
         for reading in readings:
             self.readings_out += 1
             self._call(self.on_reading, reading.stamped(now))

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from drivers import accutorr, ad_scale, masimo_ascii, mt_sics, nellcor_n595, nonin_df2
+from drivers import accutorr, ad_scale, masimo_ascii, mt_sics, nellcor_n595, nonin_df2, nonin_df7
 from drivers.registry import get_driver
 
 
@@ -25,6 +25,9 @@ def streams(n: int) -> dict[str, bytes]:
         ),
         "nonin-df2": b"".join(
             nonin_df2.encode(nonin_df2.NoninSample(90 + i % 10, 60 + i % 50)) for i in range(n)
+        ),
+        "nonin-df7": b"".join(
+            nonin_df7.encode(nonin_df2.NoninSample(90 + i % 10, 60 + i % 50)) for i in range(n)
         ),
         "accutorr": b"".join(
             accutorr.encode(accutorr.AccutorrAnswer(97, 70, 100 + i % 50, 80, 60, i % 15))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from drivers.registry import driver_names
-from edge.config import load_config
+from drivers.registry import check_options, driver_names
+from edge.config import ConfigError, load_config
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +21,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.file, known_drivers=driver_names())
+    for i, d in enumerate(cfg.devices):
+        try:
+            check_options(d.driver, d.id, d.options)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"devices[{i}].options", str(e), args.file) from None
     devices = ", ".join(f"{d.id} ({d.driver} on {d.port})" for d in cfg.devices) or "none"
     print(
         f"{args.file}: OK. Bed {cfg.bed.site}/{cfg.bed.unit}/{cfg.bed.bed}; "

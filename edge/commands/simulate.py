@@ -21,8 +21,8 @@ import sys
 import time
 from typing import Any
 
+from drivers.registry import driver_names
 from drivers.scenario import BUILTINS, load_scenario, parse_duration
-from drivers.simulator import MODELS, Faults, Simulator, make_model, open_endpoint, parse_window
 from edge.clock import ScaledClock
 from edge.vocabulary import parse_time
 
@@ -37,6 +37,8 @@ def _probability(text: str) -> float:
 
 
 def _window(text: str) -> tuple[float, float]:
+    from drivers.simulator import parse_window
+
     try:
         return parse_window(text)
     except ValueError as e:
@@ -57,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Play a scenario over a device's real protocol (answering polls), "
         "with optional fault injection, or replay a capture with its original timing.",
     )
-    p.add_argument("--device", choices=sorted(MODELS), help="driver whose device to simulate")
+    p.add_argument("--device", choices=driver_names(), help="driver whose device to simulate")
     p.add_argument("--port", default="pty", help="pty (default), a PATH, or socket://HOST:PORT")
     p.add_argument("--link", help="with --port pty: keep this symlink pointing at the pty")
     p.add_argument(
@@ -79,9 +81,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument(
         "--bad-checksum", type=_probability, default=0.0, help="checksum error per frame"
     )
-    f.add_argument("--sensor-off", type=_window, action="append", default=[], metavar="W")
-    f.add_argument("--silence", type=_window, action="append", default=[], metavar="W")
-    f.add_argument("--unplug", type=_window, action="append", default=[], metavar="W")
+    f.add_argument(
+        "--sensor-off",
+        type=_window,
+        action="append",
+        default=[],
+        metavar="W",
+        help="the device reports its sensor off (e.g. 30s+20s; repeatable)",
+    )
+    f.add_argument(
+        "--silence",
+        type=_window,
+        action="append",
+        default=[],
+        metavar="W",
+        help="send nothing and answer no polls",
+    )
+    f.add_argument(
+        "--unplug",
+        type=_window,
+        action="append",
+        default=[],
+        metavar="W",
+        help="close the port, reopen it after the window (a new pty: use --link)",
+    )
     f.add_argument("--seed", type=int, default=0, help="random seed for the faults")
     p.set_defaults(func=run)
 
@@ -91,6 +114,9 @@ def _announce(path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at module level: every `capleak` start builds this parser.
+    from drivers.simulator import Faults, Simulator, make_model, open_endpoint
+
     stopping = False
 
     def stop(*_: Any) -> None:
@@ -118,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         duration = parse_duration(args.duration) if args.duration else None
         options = dict(o.partition("=")[::2] for o in args.option)
         model = make_model(args.device, options)
-        scenario = load_scenario(args.scenario, start, source=args.device, signals=model.signals)
+        signals = getattr(model, "signals", None)  # None: the model takes every signal
+        scenario = load_scenario(args.scenario, start, source=args.device, signals=signals)
         faults = Faults(
             garbage=args.garbage,
             bitflip=args.bitflip,

@@ -115,6 +115,8 @@ class Core:
         self._rapid_level = th.hold_spo2_pct - th.rapid_desat_points
         self._blank_until = -math.inf
         self._motion = MotionDetector()
+        self._motion_episode = -math.inf
+        self._motion_ref = 0.0
         self._spo2_minutes = MinuteMean(60.0)
         self._pulse_minutes = MinuteMean(60.0)
         self._spo2_minute: tuple[float, float] | None = None
@@ -371,9 +373,16 @@ class Core:
             self.rejected.count("spo2", "blanked")
             return
         motion = self._motion
-        if t < motion.until and v < self._spo2_filter.last - 1.0 and motion.active(t):
-            self.rejected.count("spo2", "motion")
-            return
+        if t < motion.until and motion.active(t):
+            if motion.since != self._motion_episode:  # a new episode: SpO2 before it
+                self._motion_episode = motion.since
+                trend = self.trend["spo2"]
+                # the dip may have started a few seconds before the pulse gave it away
+                level = trend.level if trend.n else 0.0
+                self._motion_ref = max(self._spo2_filter.last, level)
+            if v < self._motion_ref - 1.0:
+                self.rejected.count("spo2", "motion")
+                return
         if not self._spo2_filter.accept(t, v):
             self.rejected.count("spo2", "fast_change")
             return
@@ -385,7 +394,7 @@ class Core:
             sat.last_time = t
         done = self._spo2_minutes.add(t, v)
         if done is not None:
-            self._spo2_minute_done(done, out)
+            self._spo2_minute_done(done, t, out)
 
     def _eval_desat(self, t: float, v: float, out: list[Output]) -> None:
         sat = self._sat
@@ -405,7 +414,10 @@ class Core:
         values = {"spo2": v, "satseconds": _r1(sat.total), "limit": sat.limit, "rapid": rapid}
         self._emit(out, cond.update(t, want, msg, values))
 
-    def _spo2_minute_done(self, done: tuple[float, float, int], out: list[Output]) -> None:
+    def _spo2_minute_done(
+        self, done: tuple[float, float, int], t: float, out: list[Output]
+    ) -> None:
+        """A finished minute of SpO2; ``t`` is the reading that closed it (the alert time)."""
         tm, mean, _n = done
         self._spo2_minute = (tm, mean)
         self._baselines.observe("spo2", tm, mean)
@@ -431,7 +443,7 @@ class Core:
             "limit": _r1(limit),
             "baseline": base,
         }
-        self._emit(out, cond.update(tm, want, msg, values))
+        self._emit(out, cond.update(t, want, msg, values))
 
     def _on_pulse(self, r: Reading, t: float, out: list[Output]) -> None:
         last = self._last["pulse"]
@@ -452,9 +464,11 @@ class Core:
             return
         done = self._pulse_minutes.add(t, v)
         if done is not None:
-            self._pulse_minute_done(done, out)
+            self._pulse_minute_done(done, t, out)
 
-    def _pulse_minute_done(self, done: tuple[float, float, int], out: list[Output]) -> None:
+    def _pulse_minute_done(
+        self, done: tuple[float, float, int], t: float, out: list[Output]
+    ) -> None:
         tm, mean, _n = done
         hr = self._pulse_avg.update(tm, mean).value
         assert hr is not None
@@ -473,7 +487,7 @@ class Core:
             else f"pulse back to {hr:.0f} /min"
         )
         values = {"pulse": _r1(hr), "minute_mean": _r1(mean)}
-        self._emit(out, cond.update(tm, want, msg, values))
+        self._emit(out, cond.update(t, want, msg, values))
 
     def _on_pi(self, r: Reading, t: float, out: list[Output]) -> None:
         if r.flags and not r.flags.isdisjoint(SENSOR_OFF_FLAGS):

@@ -14,10 +14,15 @@ CORPUS = Path(__file__).parent / "corpus"
 FILES = sorted(CORPUS.glob("*.bin"))
 
 
-def test_every_driver_with_a_simulator_has_corpus_files() -> None:
+def test_every_streaming_driver_has_corpus_files() -> None:
+    """Every streaming driver has a corpus; session drivers (IntelliVue) may add a
+    passive-decoder corpus on top of their own session fixtures."""
     from drivers.registry import driver_names
 
-    assert {f.name.split(".")[0] for f in FILES} == set(driver_names())
+    streaming = {n for n in driver_names() if get_driver(n).session is None}
+    covered = {f.name.split(".")[0] for f in FILES}
+    assert streaming <= covered
+    assert covered <= set(driver_names())
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f.name for f in FILES])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from drivers.registry import get_driver
 from drivers.simulator import Faults, VitalState, make_model, parse_window
 from edge.vocabulary import Reading
@@ -89,3 +91,21 @@ def test_simulate_rejects_bad_arguments_clearly() -> None:
     assert p.returncode == 2 and b"unknown signal 'bogus'" in p.stderr
     p = run_cli("simulate", "--device", "masimo-ascii", "--unplug", "later")
     assert p.returncode == 2 and b"AT+DURATION" in p.stderr
+
+
+def test_link_never_replaces_a_real_file(tmp_path) -> None:
+    import pytest
+
+    from drivers.simulator import PtyEndpoint
+
+    real = tmp_path / "ttyUSB0"
+    real.write_text("not a link")
+    with pytest.raises(ValueError, match="not a symlink"):
+        PtyEndpoint(str(real)).open()
+    assert real.read_text() == "not a link"
+    link = tmp_path / "spo2"
+    ep = PtyEndpoint(str(link))
+    path = ep.open()
+    assert os.readlink(link) == path
+    ep.close()
+    assert not os.path.lexists(link)

@@ -65,6 +65,7 @@ CASES = [
     ("masimo-ascii", "spo2=95,pulse=70,pi=2.5", {}, {"spo2": 95.0, "pulse": 70.0, "pi": 2.5}),
     ("nonin-df2", "spo2=93,pulse=88", {}, {"spo2": 93.0, "pulse": 88.0}),
     ("nonin-df7", "spo2=92,pulse=99", {}, {"spo2": 92.0, "pulse": 99.0}),
+    ("nonin-df1", "spo2=90,pulse=111", {}, {"spo2": 90.0, "pulse": 111.0}),
     ("ad-scale", "weight=70.25/1s", {}, {"weight": 70.25}),
     ("mt-sics", "weight=72.5", {"poll_interval_s": 0.3}, {"weight": 72.5}),
     ("nellcor-n595", "spo2=94,pulse=101", {}, {"spo2": 94.0, "pulse": 101.0}),

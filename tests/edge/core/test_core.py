@@ -464,3 +464,55 @@ def test_a_clock_glitch_into_the_future_does_not_block_a_signal_for_ever() -> No
     assert core.rejected["spo2:stale"] == 59
     assert core.rejected["spo2:timeline_reset"] == 1
     assert alerts(out, "desaturation"), "the signal is followed again after the reset"
+
+
+def oximeter(samples: list[tuple[float, float, frozenset[str]]], start: float = T0) -> list:
+    out = []
+    for i, (spo2, pulse, flags) in enumerate(samples):
+        t = start + i
+        out.append(Reading.of("spo2", spo2, time=t, source="spo2", flags=flags))
+        out.append(Reading.of("pulse", pulse, time=t, source="spo2", flags=flags))
+    return out
+
+
+def test_unflagged_motion_dips_with_an_erratic_pulse_are_not_desaturation() -> None:
+    rng = random.Random(11)
+    calm: frozenset[str] = frozenset()
+    samples = []
+    for _ in range(20):  # 20 motion episodes of 20-90 s, smooth dips of 10-20 points
+        samples += [(97.0 + rng.choice((-1, 0, 1)), 80.0 + rng.gauss(0, 1.5), calm)] * 1
+        samples += [(97.0, 80.0 + rng.gauss(0, 1.5), calm) for _ in range(240)]
+        n, depth = rng.randint(20, 90), rng.uniform(10, 20)
+        for k in range(n):
+            dip = depth * math.sin(math.pi * k / n)
+            samples.append((round(97 - dip), round(85 + rng.gauss(0, 15)), calm))
+    core = make_core()
+    out = run(core, oximeter(samples))
+    assert alerts(out, "desaturation") == []
+    assert core.rejected["spo2:motion"] > 100
+    assert core.rejected["pulse:motion"] > 100
+
+
+def test_a_real_desaturation_with_a_steady_pulse_still_alarms() -> None:
+    calm: frozenset[str] = frozenset()
+    samples = [(97.0, 80.0 + (i % 3), calm) for i in range(300)]
+    samples += [(97.0 - k * 0.4, 82.0 + (k % 2), calm) for k in range(30)]  # 97 -> 85 in 30 s
+    samples += [(85.0, 84.0 + (k % 2), calm) for k in range(120)]
+    out = run(make_core(), oximeter(samples))
+    desat = alerts(out, "desaturation")
+    assert desat and desat[0].phase == Phase.START
+
+
+def test_loosening_probe_garbage_before_sensor_off_is_not_desaturation() -> None:
+    rng = random.Random(3)
+    calm: frozenset[str] = frozenset()
+    off = frozenset({"sensor_off"})
+    samples = []
+    for _ in range(10):
+        samples += [(97.0, 80.0, calm) for _ in range(300)]
+        samples += [(rng.uniform(60, 88), rng.uniform(40, 160), calm) for _ in range(20)]
+        samples += [(50.0, 50.0, off) for _ in range(120)]
+    out = run(make_core(), oximeter(samples))
+    assert alerts(out, "desaturation") == []
+    starts = [a for a in alerts(out) if a.phase == Phase.START]
+    assert [a.code for a in starts] == ["sensor_off"] * 10

@@ -135,3 +135,23 @@ def test_replay_epoch_and_iso_times_and_header_order(tmp_path: Path) -> None:
     res = run_cli("replay", str(csv), "--baseline-weight", "70")
     assert res.returncode == 0, res.stderr
     assert [e["priority"] for e in lines(res.stdout)] == ["low", "medium", "high"]
+
+
+def test_every_alert_time_is_the_time_of_an_input_reading(tmp_path: Path) -> None:
+    cfg = tmp_path / "bed.toml"
+    cfg.write_text(
+        '[bed]\nsite = "s"\nunit = "u"\nbed = "b"\n[thresholds]\ntachycardia_min_s = 300\n'
+    )
+    rows = []
+    for i in range(3600):  # an hour at 1 Hz: tachycardia, then a desaturation, then recovery
+        t = T0 + i + 0.25
+        pulse = 120 if 600 <= i < 2400 else 80
+        spo2 = 84 if 2500 <= i < 2700 else 97 - (i - 2470) * 0.4 if 2470 <= i < 2500 else 97
+        rows += [f"{t},spo2,{spo2:.1f},", f"{t},pulse,{pulse},"]
+    csv = write_csv(tmp_path / "t.csv", rows)
+    res = run_cli("replay", str(csv), "--config", str(cfg))
+    assert res.returncode == 0, res.stderr
+    events = lines(res.stdout)
+    assert {e["code"] for e in events} == {"tachycardia", "desaturation"}
+    inputs = {iso_time(T0 + i + 0.25) for i in range(3600)}
+    assert all(e["time"] in inputs for e in events)
