@@ -57,7 +57,7 @@ import termios
 import tty
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from drivers import (
     accutorr,
@@ -95,10 +95,18 @@ class VitalState:
     def get(self, signal: str) -> float | None:
         return None if self.sensor_off else self.values.get(signal)
 
+    #: Flags of a signal the scenario stopped updating expire this long (simulated
+    #: seconds) after the device's freshest signal: a scenario that sends PI only
+    #: while the sensor is off must not leave the device "sensor off" forever.
+    flag_ttl_s: ClassVar[float] = 5.0
+
     def all_flags(self, *signals: str) -> frozenset[str]:
         out: frozenset[str] = frozenset()
-        for s in signals:
-            out |= self.flags.get(s, frozenset())
+        known = [s for s in signals if s in self.times]
+        newest = max((self.times[s] for s in known), default=0.0)
+        for s in known:
+            if self.times[s] >= newest - self.flag_ttl_s:
+                out |= self.flags.get(s, frozenset())
         if self.sensor_off:
             out |= {Flag.SENSOR_OFF.value}
         return out

@@ -221,8 +221,10 @@ class Thresholds:
         60.0, doc="sensor_off after the device reports no/off sensor this long", min=0, max=3600
     )
     nibp_overdue_min: float = setting(
-        240.0,
-        doc="nibp_overdue after this long without NIBP (q15 min to q4 h cycles)",
+        270.0,
+        doc="nibp_overdue after this long without NIBP: the longest usual cycle (q4 h, "
+        "signal-processing.md 'The data') plus 30 min slack, so an on-time q4h ward "
+        "does not trip it",
         min=5,
         max=1440,
     )

@@ -16,7 +16,6 @@ and leaves them in the outbox, as the agent would at the bedside.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -156,15 +155,18 @@ class AgentProcess:
 
 
 class StationView:
-    """Subscribes to the bed's topics and prints alerts as the station sees them."""
+    """The central station for the demo bed: a paho subscriber feeding
+    :class:`edge.station.Station` (de-duplication by ``msg_id``, ``seq`` gaps, the
+    board), printing alert events as they arrive."""
 
     def __init__(self, host: str, port: int, topic_root: str, clock_start: float) -> None:
         import paho.mqtt.client as mqtt
 
+        from edge.station import Station
+
+        self.board = Station(filter=topic_root.removeprefix("capleak/v1/"))
         self.alerts: list[dict[str, Any]] = []
-        self.seqs: list[int] = []
         self.counts: dict[str, int] = {}
-        self.status: str | None = None
         self._start = clock_start
         self._lock = threading.Lock()
         self.client = mqtt.Client(
@@ -172,32 +174,32 @@ class StationView:
             client_id=f"capleak-demo-station-{os.getpid()}",
             protocol=mqtt.MQTTv5,
         )
-        self.client.on_connect = lambda c, *_: c.subscribe(f"{topic_root}/#", qos=1)
+        self.client.on_connect = lambda c, *_: c.subscribe(self.board.subscription(), qos=1)
         self.client.on_message = self._on_message
-        self.topic_root = topic_root
         self.client.connect(host, port, keepalive=30)
         self.client.loop_start()
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        sub = msg.topic[len(self.topic_root) + 1 :]
         with self._lock:
-            self.counts[sub] = self.counts.get(sub, 0) + 1
-        try:
-            body = json.loads(msg.payload)
-        except ValueError:
-            return
-        if isinstance(body, dict) and isinstance(body.get("seq"), int) and not body.get("will"):
-            with self._lock:
-                self.seqs.append(body["seq"])
-        if sub == "status":
-            self.status = body.get("state") if isinstance(body, dict) else str(body)
-            return
-        if sub == "alerts" and isinstance(body, dict):
-            with self._lock:
-                self.alerts.append(body)
-            seen = alert_from_message(body)
-            if seen is not None and seen.phase in SHOWN_PHASES:
-                print(format_alert(seen, "STATION", self._start), flush=True)
+            rec = self.board.receive(msg.topic, bytes(msg.payload), bool(msg.retain))
+            if rec is None or rec.duplicate or rec.error:
+                return
+            self.counts[rec.kind] = self.counts.get(rec.kind, 0) + 1
+            if rec.kind == "alerts":
+                self.alerts.append(rec.payload)
+            else:
+                return
+        seen = alert_from_message(rec.payload)
+        if seen is not None and seen.phase in SHOWN_PHASES:
+            print(format_alert(seen, "STATION", self._start), flush=True)
+
+    def missing(self) -> int:
+        with self._lock:
+            return sum(v.missing() for v in self.board.beds.values())
+
+    def render(self) -> str:
+        with self._lock:
+            return self.board.render()
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -545,116 +547,141 @@ def run_demo(
     keep: bool = False,
     verbose: bool = False,
 ) -> int:
-    from edge.clock import SharedScaledClock
-    from edge.config import Thresholds
-    from edge.mqtt import parse_broker_url
-
     if speed is None:
         speed = days * 86400.0 / duration
     else:
         days = min(30.0, max(0.05, speed * duration / 86400.0))
     say(f"capleak demo: building a virtual patient ({scenario}, {days:g} days)...")
-    course = make_course(scenario, days)
-    private: PrivateBroker | None = None
-    with workdir(keep) as wd:
-        url: str
-        have_broker = True
-        if broker:
-            url = broker
-            addr = parse_broker_url(url)
-            if not broker_reachable(addr.host, addr.port):
-                have_broker = False
-                say(f"No MQTT broker answers at {url}: the agent will keep every message in its")
-                say("outbox (and send them when the broker appears); alerts are shown here.")
-        elif (binary := find_mosquitto()) is not None:
-            private = PrivateBroker(binary, wd)
-            url = private.url
-            say(f"Started a private mosquitto at {url}.")
-        else:
-            have_broker = False
-            url = f"mqtt://127.0.0.1:{free_port()}"
-            say("No MQTT broker: mosquitto is not installed and no --broker was given")
-            say("(install it with `apt-get install mosquitto`). The agent still runs: it keeps")
-            say("every message in its outbox and the alerts are shown here from its log.")
-        # Anchor the shared clock a moment ahead, so the course starts once all is up.
-        clock = SharedScaledClock(course.start, speed, anchor=time.time() + 1.5)
-        sims = DeviceSimulators(course, clock, wd)
-        sims.start()
-        if not sims.wait_open():
-            say("capleak demo: the device simulators could not open their ptys")
-            sims.stop()
-            return 1
-        state_dir = wd / "state"
-        cfg = demo_config(
-            wd / "capleak.toml",
-            broker_url=url,
-            state_dir=state_dir,
-            ports=sims.ports,
-            course=course,
-            speed=speed,
-        )
-        topic_root = "capleak/v1/demo/ward/bed-1"
-        station = None
-        if have_broker:
-            addr = parse_broker_url(url)
-            station = StationView(addr.host, addr.port, topic_root, course.start)
-        agent = AgentProcess(cfg, clock.spec, echo=verbose, local_alerts=not have_broker)
-        say(
-            f"Devices on ptys: {', '.join(f'{d} ({drv})' for d, drv, _ in DEMO_DEVICES)}; "
-            f"agent: capleak run --config {cfg}"
-        )
-        say(
-            f"Playing {days:g} days at x{speed:.0f} in about {duration:.0f} s "
-            f"(simulated time; Ctrl-C stops early)."
-        )
-        say("")
-        agent.start()
-        stop = threading.Event()
-        old = signal.signal(signal.SIGINT, lambda *_: stop.set())
-        rc_agent = 0
+    try:
+        course = make_course(scenario, days)
+    except ValueError as e:
+        say(f"capleak demo: {e}")
+        return 2
+    # Everything started from here on is stopped on the way out, Ctrl-C included.
+    with contextlib.ExitStack() as stack:
+        wd = stack.enter_context(workdir(keep))
+        url, have_broker = _choose_broker(broker, wd, stack)
+        return _play(course, url, have_broker, speed, days, duration, wd, keep, verbose, stack)
+    return 1  # not reached (the with-block returns); keeps type checkers content
+
+
+def _choose_broker(broker: str | None, wd: Path, stack: contextlib.ExitStack) -> tuple[str, bool]:
+    """The broker URL to use, and whether a broker answers there."""
+    from edge.mqtt import parse_broker_url
+
+    if broker:
+        addr = parse_broker_url(broker)
+        if broker_reachable(addr.host, addr.port):
+            return broker, True
+        say(f"No MQTT broker answers at {broker}: the agent will keep every message in its")
+        say("outbox (and send them when the broker appears); alerts are shown here.")
+        return broker, False
+    binary = find_mosquitto()
+    if binary is not None:
         try:
-            end = clock.anchor + duration
-            next_progress = time.time() + duration / 8
-            while not stop.is_set() and time.time() < end:
-                if agent.proc is not None and agent.proc.poll() is not None:
-                    say(f"The agent stopped unexpectedly (exit {agent.proc.returncode}):")
-                    for line in agent.lines[-15:]:
-                        say(f"  agent | {line}")
-                    break
-                if time.time() >= next_progress:
-                    next_progress += duration / 8
-                    if clock.now() >= course.start:
-                        say(f"  ... {course_time(clock.now(), course.start)}")
-                stop.wait(0.2)
-        finally:
-            signal.signal(signal.SIGINT, old)
-            rc_agent = agent.stop()
-            sims.stop()
-            time.sleep(0.3)  # the last messages reach the station
-            if station is not None:
-                station.close()
-            if private is not None:
-                private.stop()
-        if station is not None:
-            seen = [a for a in map(alert_from_message, station.alerts) if a is not None]
+            private = PrivateBroker(binary, wd)
+        except (RuntimeError, OSError) as e:
+            say(f"Could not start a private mosquitto ({e}).")
         else:
-            seen = [a for a in map(alert_from_log, agent.lines) if a is not None]
-        say(summary(course, seen, Thresholds()))
+            stack.callback(private.stop)
+            say(f"Started a private mosquitto at {private.url}.")
+            return private.url, True
+    say("No MQTT broker: mosquitto is not available and no --broker was given")
+    say("(install it with `apt-get install mosquitto`). The agent still runs: it keeps")
+    say("every message in its outbox and the alerts are shown here from its log.")
+    return f"mqtt://127.0.0.1:{free_port()}", False
+
+
+def _play(
+    course: Course,
+    url: str,
+    have_broker: bool,
+    speed: float,
+    days: float,
+    duration: float,
+    wd: Path,
+    keep: bool,
+    verbose: bool,
+    stack: contextlib.ExitStack,
+) -> int:
+    from edge.clock import SharedScaledClock
+    from edge.config import Thresholds
+    from edge.mqtt import parse_broker_url
+
+    # Anchor the shared clock a moment ahead, so the course starts once all is up.
+    clock = SharedScaledClock(course.start, speed, anchor=time.time() + 1.5)
+    sims = DeviceSimulators(course, clock, wd)
+    sims.start()
+    stack.callback(sims.stop)
+    if not sims.wait_open():
+        say("capleak demo: the device simulators could not open their ptys")
+        return 1
+    state_dir = wd / "state"
+    cfg = demo_config(
+        wd / "capleak.toml",
+        broker_url=url,
+        state_dir=state_dir,
+        ports=sims.ports,
+        course=course,
+        speed=speed,
+    )
+    station = None
+    if have_broker:
+        addr = parse_broker_url(url)
+        station = StationView(addr.host, addr.port, "capleak/v1/demo/ward/bed-1", course.start)
+        stack.callback(station.close)
+    agent = AgentProcess(cfg, clock.spec, echo=verbose, local_alerts=not have_broker)
+    say(
+        f"Devices on ptys: {', '.join(f'{d} ({drv})' for d, drv, _ in DEMO_DEVICES)}; "
+        f"agent: capleak run --config {cfg}"
+    )
+    say(
+        f"Playing {days:g} days at x{speed:.0f} in about {duration:.0f} s "
+        f"(simulated time; Ctrl-C stops early)."
+    )
+    say("")
+    stop = threading.Event()
+    old = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        agent.start()
+        end = clock.anchor + duration
+        next_progress = time.time() + duration / 8
+        while not stop.is_set() and time.time() < end:
+            if agent.proc is not None and agent.proc.poll() is not None:
+                say(f"The agent stopped unexpectedly (exit {agent.proc.returncode}):")
+                for line in agent.lines[-15:]:
+                    say(f"  agent | {line}")
+                break
+            if time.time() >= next_progress:
+                next_progress += duration / 8
+                if clock.now() >= course.start:
+                    say(f"  ... {course_time(clock.now(), course.start)}")
+            stop.wait(0.2)
+    finally:
+        signal.signal(signal.SIGINT, old)
+        rc_agent = agent.stop()  # SIGTERM: the agent flushes and says offline
+        sims.stop()
+        time.sleep(0.3)  # the last messages reach the station
+    if station is not None:
+        seen = [a for a in map(alert_from_message, station.alerts) if a is not None]
+    else:
+        seen = [a for a in map(alert_from_log, agent.lines) if a is not None]
+    say(summary(course, seen, Thresholds()))
+    say("")
+    if station is not None:
+        say("The station's board at the end:")
+        say("\n".join("  " + line for line in station.render().splitlines()))
         say("")
-        if station is not None:
-            seqs = sorted(set(station.seqs))
-            missing = sorted(set(range(seqs[0], seqs[-1] + 1)) - set(seqs)) if seqs else []
-            shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
-            say(
-                f"Station received {sum(station.counts.values())} messages "
-                f"({', '.join(f'{k} {v}' for k, v in sorted(station.counts.items()))}); "
-                f"seq gaps: {len(missing)}" + (f" (missing {shown})." if missing else ".")
-            )
-        kept = count_outbox(state_dir)
-        if kept:
-            say(f"{kept} message(s) are still in the agent's outbox ({state_dir}).")
-        say(f"Agent exit status {rc_agent}." + (f" Files kept in {wd}." if keep else ""))
-        return 0 if rc_agent == 0 else 1
+        say(
+            f"Station received {sum(station.counts.values())} messages "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(station.counts.items()))}); "
+            f"seq gaps: {station.missing()}."
+        )
+    kept = count_outbox(state_dir)
+    if kept:
+        say(f"{kept} message(s) are still in the agent's outbox ({state_dir}).")
+    say(f"Agent exit status {rc_agent}." + (f" Files kept in {wd}." if keep else ""))
+    return 0 if rc_agent == 0 else 1
 
 
 def count_outbox(state_dir: Path) -> int:

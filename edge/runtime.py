@@ -3,14 +3,15 @@
 One :class:`Runtime` per bed (``docs/architecture.md``, "Runtime")::
 
     DeviceLink thread per device --on_reading/on_status--+
-    Publisher (own paho loop) -------on_command----------+--> queue --> processing loop
-                                                              |  Core.update / tick
-                                                              |  AlertBook.update / tick
-                                                              v
-                                                  Outbox (SQLite, commit first) --> Publisher
+    Publisher (own paho loop) ---on_command (dose, baseline)--+--> queue --> processing loop
+                                                                   |  Core.update / tick
+                                                                   v
+            edge.dispatch.Dispatcher: AlertBook (+ ack/silence) -> Outbox -> Publisher
 
-Only the processing loop touches the core and the alert book, so neither needs
-a lock; readers and the publisher talk to it through one queue. The loop beats
+Only the processing loop touches the core, so it needs no lock; readers and
+the publisher talk to it through one queue. The dispatcher owns the alert
+book (commands ``ack``/``silence`` reach it from the publisher's thread under
+its own lock). The loop beats
 the systemd watchdog each time round (:class:`edge.sdnotify.Watchdog`): if it
 hangs, systemd stops hearing ``WATCHDOG=1`` and restarts the service.
 
@@ -116,8 +117,8 @@ class Runtime:
         self._links: list[Any] = []
         self.outbox: Any = None
         self.publisher: Any = None
+        self.dispatch: Any = None
         self.core: Any = None
-        self.book: Any = None
         self._offline_raised: dict[str, bool] = {}
         self._next_tick = 0.0
         self._next_trends = 0.0
@@ -187,8 +188,10 @@ class Runtime:
         )
 
     def _open(self) -> None:
-        from edge.alerts import AlertBook
+        import sqlite3
+
         from edge.core import Core
+        from edge.dispatch import Dispatcher
         from edge.outbox import Outbox
 
         c = self.config
@@ -197,25 +200,26 @@ class Runtime:
             self.outbox = Outbox.in_dir(
                 c.storage.state_dir, c.storage.outbox_max_messages, self.clock
             )
-        except OSError as e:
+        except (OSError, sqlite3.Error) as e:
             raise ConfigError(
                 "storage.state_dir", f"cannot open the outbox in {c.storage.state_dir!r}: {e}"
             ) from None
-        snapshot = self.outbox.get_state("alert_book", [])
-        renotify_s = c.publish.renotify_min * 60.0
-        self.book = (
-            AlertBook.restore(snapshot, renotify_s=renotify_s)
-            if snapshot
-            else AlertBook(renotify_s=renotify_s)
-        )
-        if snapshot:
-            log.info("restored %d active alert(s) from the outbox", len(self.book))
         self.core = Core(c)
         for d in c.devices:
             self.counters.device_online[d.id] = False
-        self._start_publisher()
-        if snapshot:
-            self.publisher.publish_alerts([], self.book.active())  # the list, after a restart
+        # Alert book + outbox + publisher; ack/silence are applied there, dose and
+        # baseline come back here (_command_arrived) to reach the core.
+        self.dispatch = Dispatcher(
+            c,
+            clock=self.clock,
+            outbox=self.outbox,
+            on_command=self._command_arrived,
+            devices=self._device_list(),
+        )
+        if len(self.dispatch.book):
+            log.info("restored %d active alert(s) from the outbox", len(self.dispatch.book))
+        self.dispatch.start()  # republishes the active list after a restart
+        self.publisher = self.dispatch.publisher
         self._start_links()
         now = self.clock.now()
         self._next_tick = now + TICK_S
@@ -233,18 +237,6 @@ class Runtime:
                 f"another capleak agent is running with state_dir {self.config.storage.state_dir}"
             ) from None
         self._lock_fd = fd  # held (and released by the kernel) for the life of the process
-
-    def _start_publisher(self) -> None:
-        from edge.publisher import Publisher
-
-        self.publisher = Publisher(
-            self.config,
-            self.outbox,
-            clock=self.clock,
-            on_command=self._command_arrived,
-            devices=self._device_list(),
-        )
-        self.publisher.start()
 
     def _start_links(self) -> None:
         from drivers.registry import get_driver
@@ -344,7 +336,7 @@ class Runtime:
 
     def _process_reading(self, reading: Reading) -> None:
         self.counters.readings += 1
-        self.publisher.add_reading(reading)
+        self.dispatch.readings((reading,))
         self._handle_outputs(self.core.update(reading))
 
     def _process_status(self, status: Any) -> None:
@@ -364,19 +356,17 @@ class Runtime:
                 self._offline_raised[device] = True
                 self._handle_outputs([device_alert(device, Phase.START, t, reason or "offline")])
         self.publisher.set_devices(self._device_list())
+        self.notifier.status(self._status_line())  # `systemctl status` shows it
 
     def _process_command(self, command: Any, done: Future[Any]) -> None:
         if done.done():  # the publisher gave up waiting
             return
         self.counters.commands += 1
         try:
-            result, outputs, events = execute_command(
-                command, self.core, self.book, self.clock.now()
-            )
+            result, outputs = core_command(command, self.core, self.clock.now())
         except Exception as e:
             done.set_exception(e)
             return
-        self._publish_events(events)
         self._handle_outputs(outputs)
         done.set_result(result)
 
@@ -384,28 +374,20 @@ class Runtime:
         if now >= self._next_tick:
             self._next_tick = now + TICK_S
             self._handle_outputs(self.core.tick(now))
-            self._publish_events(self.book.tick(now))
+            self._log_events(self.dispatch.tick(now))
         if now >= self._next_trends:
             self._next_trends = now + self.config.publish.trends_interval_s
-            self.publisher.publish_trends(self.core.trends(now))
+            self.dispatch.output(self.core.trends(now))
 
     def _handle_outputs(self, outputs: Iterable[Any]) -> None:
-        events = []
         for out in outputs or ():
             self.counters.outputs += 1
             if isinstance(out, Alert):
-                events += self.book.update(out)
-            elif type(out).__name__ == "DoseCheck":
-                self.publisher.publish_dose_check(out)
-            elif type(out).__name__ == "TrendSummary":
-                self.publisher.publish_trends(out)
+                self._log_events(self.dispatch.alert(out))
             else:
-                log.debug("unhandled core output %r", out)
-        self._publish_events(events)
+                self.dispatch.output(out)  # DoseCheck -> dose-check, TrendSummary -> trends
 
-    def _publish_events(self, events: list[Any]) -> None:
-        if not events:
-            return
+    def _log_events(self, events: list[Any]) -> None:
         self.counters.alert_events += len(events)
         for e in events:
             log.info(
@@ -417,8 +399,6 @@ class Runtime:
                 iso_time(e.time),
                 e.message,
             )
-        self.publisher.publish_alerts(events, self.book.active())
-        self.outbox.set_state("alert_book", self.book.snapshot())
 
     # -- shutdown -----------------------------------------------------------------------
 
@@ -433,7 +413,7 @@ class Runtime:
             except Exception:
                 log.exception("closing a device link")
         # What the readers delivered before their ports closed.
-        while self.core is not None and self.publisher is not None:
+        while self.core is not None and self.dispatch is not None:
             try:
                 kind, item = self._queue.get_nowait()
             except queue.Empty:
@@ -443,12 +423,9 @@ class Runtime:
                     self._process_reading(item)
             elif kind == "command":
                 item[1].cancel()
-        if self.outbox is not None and self.book is not None:
-            with contextlib.suppress(Exception):
-                self.outbox.set_state("alert_book", self.book.snapshot())
-        if self.publisher is not None:
+        if self.dispatch is not None:
             try:
-                drained = self.publisher.stop(drain_timeout=DRAIN_S)
+                drained = self.dispatch.stop(drain_timeout=DRAIN_S)
                 log.info("publisher stopped (%s)", "all sent" if drained else "not all sent")
             except Exception:
                 log.exception("stopping the publisher")
@@ -483,31 +460,26 @@ def device_alert(device: str, phase: Phase, time: float, reason: str) -> Alert:
     )
 
 
-def execute_command(
-    command: Any, core: Any, book: Any, now: float
-) -> tuple[dict[str, Any], list[Any], list[Any]]:
-    """Apply one operator command (``edge.remote.Command``) to the alert book or the core.
+def core_command(command: Any, core: Any, now: float) -> tuple[dict[str, Any], list[Any]]:
+    """Apply an operator's ``dose`` or ``baseline`` command (``edge.remote.Command``) to the core.
 
-    Returns ``(reply result, alert events, core outputs)``. Raises what the
-    publisher turns into an error reply (``UnknownAlert``, ``ValueError``,
-    ``CommandError``); nothing changes then.
+    Returns ``(reply result, core outputs)``. Raises ``ValueError`` (the publisher
+    turns it into an error reply) and changes nothing when the command is wrong.
+    ``ack`` and ``silence`` never come here: the dispatcher applies them to the
+    alert book.
     """
-    from edge.alerts import apply_command
-
     args = command.args
-    if command.name in ("ack", "silence"):
-        result, events = apply_command(book, command, now)
-        return result, events, []
     if command.name == "dose":
         given = args.get("given_at")
         t = parse_time(given) if isinstance(given, str) else now
-        return {"given_at": t}, [], list(core.dose(t) or [])
+        return {"given_at": iso_time(t)}, list(core.dose(t) or [])
     if command.name == "baseline":
-        at = args.get("time")
+        at = args.get("measured_at")
         t = parse_time(at) if isinstance(at, str) else now
-        core.set_baseline(args["signal"], float(args["value"]), t)
-        return {"signal": args["signal"], "value": float(args["value"])}, [], []
-    raise ValueError(f"unknown command {command.name!r}")
+        value = float(args["value"])
+        core.set_baseline(args["signal"], value, t)
+        return {"signal": args["signal"], "value": value}, []
+    raise ValueError(f"the agent does not handle the command {command.name!r}")
 
 
 def _tcp_reachable(host: str, port: int, timeout: float = 1.0) -> bool:

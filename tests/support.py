@@ -75,8 +75,12 @@ class Mosquitto:
                 f"allow_anonymous {'true' if anonymous else 'false'}\n" + extra_conf
             )
         )
+        # As root, mosquitto drops to the `mosquitto` user, which cannot write this
+        # test's persistence directory or log: keep the invoking user instead, so
+        # persistent sessions survive a restart as they would on a real broker.
+        keep_user = "user root\n" if os.geteuid() == 0 and "\nuser " not in "\n" + body else ""
         self.conf.write_text(
-            f"persistence true\npersistence_location {self.workdir / 'data'}/\n"
+            keep_user + f"persistence true\npersistence_location {self.workdir / 'data'}/\n"
             f"log_dest file {self.log}\nlog_type error\nlog_type warning\nlog_type notice\n"
             f"max_queued_messages 100000\n" + body
         )

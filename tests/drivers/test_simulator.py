@@ -109,3 +109,19 @@ def test_link_never_replaces_a_real_file(tmp_path) -> None:
     assert os.readlink(link) == path
     ep.close()
     assert not os.path.lexists(link)
+
+
+def test_flags_of_a_signal_the_scenario_stopped_sending_expire() -> None:
+    """A patient scenario sends PI flagged sensor_off only while the probe is off;
+    once SpO2 flows again unflagged, the device must stop reporting sensor off."""
+    from drivers.simulator import VitalState
+    from edge.vocabulary import Reading
+
+    state = VitalState()
+    state.update(Reading.of("spo2", 97, time=0.0))
+    state.update(Reading.of("pi", 3.0, time=1.0, flags={"sensor_off"}))
+    assert "sensor_off" in state.all_flags("spo2", "pi")
+    state.update(Reading.of("spo2", 97, time=2.0))
+    assert "sensor_off" in state.all_flags("spo2", "pi")  # still fresh
+    state.update(Reading.of("spo2", 96, time=10.0))
+    assert state.all_flags("spo2", "pi") == frozenset()

@@ -124,12 +124,17 @@ def bench_latency(
 
 
 def three_devices(
-    work: Path, clock: SharedScaledClock, spo2_driver: str, periods: dict[str, float]
+    work: Path,
+    clock: SharedScaledClock,
+    spo2_driver: str,
+    periods: dict[str, float],
+    scenario: str | None = None,
 ) -> tuple[list[SimProcess], list[dict]]:
+    """Oximeter, NIBP monitor and scale; ``scenario`` (e.g. ``leak``) for all three."""
     course = {
-        "spo2": (spo2_driver, "spo2=97,pulse=72,pi=4", periods.get("spo2", 0)),
-        "nibp": ("accutorr", "sbp=122,map=92,dbp=76/15m", 0),
-        "scale": ("ad-scale", "weight=72/1h", 0),
+        "spo2": (spo2_driver, scenario or "spo2=97,pulse=72,pi=4", periods.get("spo2", 0)),
+        "nibp": ("accutorr", scenario or "sbp=122,map=92,dbp=76/15m", 0),
+        "scale": ("ad-scale", scenario or "weight=72/1h", 0),
     }
     sims, devices = [], []
     for dev, (driver, scenario, period) in course.items():
@@ -192,11 +197,17 @@ def bench_resources(work: Path, seconds: float = 60.0, spo2_driver: str = "nonin
 
 
 def bench_soak(work: Path, days: float = 14.0, real_seconds: float = 150.0) -> dict:
-    """``days`` simulated days at high speed: RSS, fds and threads must not grow."""
+    """``days`` simulated days at high speed: RSS, fds and threads must not grow.
+
+    The patient is the builtin ``leak`` (two days of decline, then held), so alerts
+    start and stay active: the alert book re-notifies the whole time.
+    """
     broker = Mosquitto(work / "soak-broker").start()
     speed = days * 86400 / real_seconds
     clock = SharedScaledClock(START, speed, anchor=time.time() + 2.0)
-    sims, devices = three_devices(work, clock, "masimo-ascii", {"spo2": 60.0, "nibp_poll": 300})
+    sims, devices = three_devices(
+        work, clock, "masimo-ascii", {"spo2": 60.0, "nibp_poll": 300}, scenario="leak"
+    )
     cfg = write_config(
         work / "soak.toml",
         broker_url=broker.url,

@@ -321,6 +321,8 @@ def test_nibp_overdue_from_tick_and_derived_map() -> None:
     out += core.tick(T0 + 3 * 3600)
     assert alerts(out, "nibp_overdue") == []
     out += core.tick(T0 + 4 * 3600 + 60)
+    assert alerts(out, "nibp_overdue") == []  # an on-time q4h ward is not overdue
+    out += core.tick(T0 + 4.5 * 3600 + 60)
     out += run(core, nibp(T0 + 5 * 3600, 118, 78, 91))
     od = alerts(out, "nibp_overdue")
     assert [a.phase.value for a in od] == ["start", "end"]
