@@ -12,7 +12,9 @@ check and the latest vitals. It
   means messages that never arrived (e.g. vitals dropped by a full outbox, which
   the agent also counts in ``status.drops``). Retained messages replayed at
   subscription time and the Will (which reuses an old ``seq``) are not used for
-  gap detection; a late message that fills a gap closes it again.
+  gap detection; a late message that fills a gap closes it again. The ``status``
+  takes its ``seq`` from the same counter but is published at once on connect,
+  ahead of the stored backlog: its seq is remembered, not used as a position.
 
 ``edge/commands/station.py`` is the command-line shell around it.
 """
@@ -44,6 +46,7 @@ class BedView:
     messages: int = 0
     duplicates: int = 0
     boot_id: str | None = None
+    out_of_band: list[int] = field(default_factory=list)
 
     def missing(self) -> int:
         return sum(b - a + 1 for a, b in self.gaps)
@@ -91,6 +94,19 @@ class Received:
         if self.error:
             d["error"] = self.error
         return d
+
+
+def _ranges(first: int, last: int, skip: set[int]) -> list[tuple[int, int]]:
+    """``first..last`` without the numbers in ``skip``, as inclusive ranges."""
+    out = []
+    start = first
+    for n in sorted(x for x in skip if first <= x <= last):
+        if n > start:
+            out.append((start, n - 1))
+        start = n + 1
+    if start <= last:
+        out.append((start, last))
+    return out
 
 
 def _alert_order(a: dict[str, Any]) -> tuple[int, str]:
@@ -143,9 +159,18 @@ class Station:
         gap = None
         seq = body.get("seq")
         if isinstance(seq, int) and not retained and not body.get("will"):
-            gap = self._track(view, seq)
+            if kind == "status":
+                self._out_of_band(view, seq)
+            else:
+                gap = self._track(view, seq)
         self._apply(view, kind, body)
         return Received(topic, bed, kind, retained, gap=gap, payload=body)
+
+    def _out_of_band(self, view: BedView, seq: int) -> None:
+        """A status: published at once on connect, ahead of the stored backlog."""
+        view.out_of_band.append(seq)
+        del view.out_of_band[:-64]
+        self._fill(view, seq)
 
     def _track(self, view: BedView, seq: int) -> tuple[int, int] | None:
         last = view.last_seq
@@ -153,11 +178,17 @@ class Station:
             view.last_seq = seq
             return None
         if seq > last + 1:
-            gap = (last + 1, seq - 1)
-            view.gaps.append(list(gap))
+            missing = [g for g in _ranges(last + 1, seq - 1, set(view.out_of_band)) if g[0] <= g[1]]
+            view.gaps.extend(list(g) for g in missing)
             del view.gaps[:-MAX_GAPS]
             view.last_seq = seq
-            return gap
+            if not missing:
+                return None
+            return (missing[0][0], missing[-1][1])
+        self._fill(view, seq)
+        return None
+
+    def _fill(self, view: BedView, seq: int) -> None:
         for g in view.gaps:  # a late arrival: close it in its gap
             if g[0] <= seq <= g[1]:
                 view.gaps.remove(g)
@@ -167,7 +198,6 @@ class Station:
                     view.gaps.append([seq + 1, g[1]])
                 view.gaps.sort()
                 break
-        return None
 
     def _apply(self, view: BedView, kind: str, body: dict[str, Any]) -> None:
         if kind == "status":

@@ -12,12 +12,20 @@ skipped and counted, the run goes on. The body is a thin loop over
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import re
 import sys
+import tempfile
+from collections.abc import Iterable, Iterator
 
-from edge.config import BedConfig, Config, load_config
+from edge.config import BedConfig, Config, ConfigError, load_config
 from edge.core import Core, output_dict
 from edge.core.replay import BadRow, iter_replay, read_replay
+from edge.mqtt import parse_broker_url
+from edge.vocabulary import Alert, Reading
+
+_BED_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 #: The bed used when no ``--config`` is given: default thresholds and schedule.
 DEFAULT_CONFIG = Config(bed=BedConfig(site="replay", unit="replay", bed="replay"))
@@ -49,11 +57,57 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--all", action="store_true", help="also print dose_check and periodic trend objects"
     )
+    p.add_argument(
+        "--publish",
+        metavar="URL",
+        help="also publish the readings and alerts to this broker (mqtt://HOST:PORT) through "
+        "the outbox, exactly as the live agent would; exits once everything is acknowledged",
+    )
+    p.add_argument("--bed", metavar="SITE/UNIT/BED", help="the bed to publish as (with --publish)")
+    p.add_argument(
+        "--state-dir",
+        help="outbox directory for --publish (default: a fresh temporary directory)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for the broker (--publish)"
+    )
     p.set_defaults(func=run)
 
 
+def _publish_config(args: argparse.Namespace, config: Config, state_dir: str) -> Config:
+    """The bed config for ``--publish``: ``--bed``, the broker URL and the outbox dir."""
+    parts = (args.bed or "").split("/")
+    if len(parts) != 3 or not all(_BED_ID.fullmatch(x) for x in parts):
+        raise ConfigError("--bed", f"must be SITE/UNIT/BED with --publish, got {args.bed!r}")
+    parse_broker_url(args.publish)  # ConfigError naming the URL when it is bad
+    return dataclasses.replace(
+        config,
+        bed=BedConfig(site=parts[0], unit=parts[1], bed=parts[2]),
+        broker=dataclasses.replace(config.broker, url=args.publish),
+        storage=dataclasses.replace(config.storage, state_dir=state_dir),
+    )
+
+
+def _with_readings(events: Iterable, seen: list[Reading]) -> Iterator:
+    """Pass the rows on, keeping each reading for the vitals (``--publish``)."""
+    for ev in events:
+        if isinstance(ev, Reading):
+            seen.append(ev)
+        yield ev
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.bed and not args.publish:
+        raise ConfigError("--bed", "only makes sense with --publish")
+    if args.publish:
+        with tempfile.TemporaryDirectory(prefix="capleak-replay-") as tmp:
+            return _run(args, args.state_dir or tmp)
+    return _run(args, None)
+
+
+def _run(args: argparse.Namespace, state_dir: str | None) -> int:
     config = load_config(args.config) if args.config else DEFAULT_CONFIG
+    publish_config = _publish_config(args, config, state_dir) if state_dir else None
     core = Core(config)
     if args.baseline_weight is not None:
         core.set_baseline("weight", args.baseline_weight, None)
@@ -73,16 +127,48 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"capleak replay: cannot read {args.file!r}: {e.strerror}", file=sys.stderr)
         return 1
+    readings: list[Reading] = []
+
+    def outputs() -> Iterator:
+        rows = read_replay(stream)
+        if publish_config is not None:
+            rows = _with_readings(rows, readings)
+        for output in iter_replay(
+            rows,
+            core,
+            include_all=args.all or publish_config is not None,
+            trend_interval_s=config.publish.trends_interval_s,
+            on_bad=report,
+        ):
+            yield from readings
+            readings.clear()
+            if args.all or isinstance(output, Alert):
+                sys.stdout.write(json.dumps(output_dict(output)) + "\n")
+            yield output
+        yield from readings
+
     try:
         with stream:
-            for output in iter_replay(
-                read_replay(stream),
-                core,
-                include_all=args.all,
-                trend_interval_s=config.publish.trends_interval_s,
-                on_bad=report,
-            ):
-                sys.stdout.write(json.dumps(output_dict(output)) + "\n")
+            if publish_config is None:
+                for _ in outputs():
+                    pass
+            else:
+                from edge.dispatch import publish_outputs
+
+                try:
+                    result = publish_outputs(publish_config, outputs(), timeout=args.timeout)
+                except ConnectionError as e:
+                    print(f"capleak replay: {e}", file=sys.stderr)
+                    return 1
+                print(
+                    f"capleak replay: published {result.readings} readings, {result.alerts} "
+                    f"alert events, {result.other} other messages to {args.publish} as "
+                    f"{args.bed}; " + ("all acknowledged" if result.acknowledged else
+                                       "NOT all acknowledged before the timeout"),
+                    file=sys.stderr,
+                )  # fmt: skip
+                if not result.acknowledged:
+                    return 1
     except UnicodeDecodeError:
         print(f"capleak replay: {args.file!r} is not UTF-8 text", file=sys.stderr)
         return 1

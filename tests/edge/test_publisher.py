@@ -216,3 +216,87 @@ def test_mqtt5_response_topic_and_correlation_data(mosquitto: Mosquitto, tmp_pat
         finally:
             pub.stop()
             station.close()
+
+
+def test_drops_of_a_full_outbox_are_reported_in_status_and_seen_as_a_gap(
+    mosquitto: Mosquitto, tmp_path
+) -> None:
+    from edge.outbox import Outgoing
+
+    cfg = bed_config(mosquitto.url, tmp_path / "state")
+    box = Outbox.in_dir(cfg.storage.state_dir, max_messages=100)
+    # the broker was unreachable for a long time: 150 vitals and one alert waited
+    box.put_many(Outgoing(f"{cfg.topic_root}/vitals", {"readings": [
+        Reading.of("spo2", 90 + i % 10, time=T0 + i).to_dict()]}, "vitals")
+        for i in range(150))  # fmt: skip
+    box.put(f"{cfg.topic_root}/alerts/active", {"alerts": []}, kind="alert", retain=True)
+    assert box.drops() == {"vitals": 51} and box.depth() == 100
+    col = Collector(mosquitto.host, mosquitto.port, "capleak/#")
+    pub = Publisher(cfg, box).start()
+    try:
+        assert pub.wait_idle(20)
+        wait_for(lambda: len(col.payloads("/vitals")) == 99 and col.payloads("/alerts/active"))
+        (online,) = [s for s in by_topic(col, "status") if s["state"] == "online"]
+        assert online["drops"] == {"vitals": 51}
+    finally:
+        pub.stop()
+        box.close()
+        col.close()
+    vitals = sorted(json.loads(m.payload)["seq"] for m in col.messages if "vitals" in m.topic)
+    assert vitals == list(range(52, 151))  # the oldest 51 never left; the rest all did
+
+
+def test_websocket_broker_url(tmp_path) -> None:
+    from tests.support import free_port
+
+    tcp, ws = free_port(), free_port()
+    broker = Mosquitto(
+        tmp_path / "broker",
+        f"listener {tcp} 127.0.0.1\nallow_anonymous true\n"
+        f"listener {ws} 127.0.0.1\nprotocol websockets\nallow_anonymous true\n",
+        port=tcp,
+    ).start()
+    try:
+        col = Collector(broker.host, tcp, "capleak/#")
+        cfg = bed_config(f"ws://127.0.0.1:{ws}", tmp_path / "state")
+        with Outbox.in_dir(cfg.storage.state_dir) as box:
+            pub = Publisher(cfg, box).start()
+            try:
+                assert pub.wait_connected(10)
+                pub.add_reading(Reading.of("pulse", 72, time=T0))
+                assert pub.wait_idle(10)
+                wait_for(lambda: col.payloads("/vitals"))
+            finally:
+                pub.stop()
+        col.close()
+        assert col.payloads("/vitals")[0]["readings"][0]["value"] == 72
+    finally:
+        broker.kill()
+        broker.stop()
+
+
+def test_vitals_are_batched_on_the_injected_clock(mosquitto: Mosquitto, tmp_path) -> None:
+    import time
+
+    from edge.clock import ManualClock
+
+    clock = ManualClock(T0)
+    cfg = bed_config(mosquitto.url, tmp_path / "state", publish={"vitals_batch_s": 1.0})
+    col = Collector(mosquitto.host, mosquitto.port, "capleak/+/+/+/+/vitals")
+    with Outbox.in_dir(cfg.storage.state_dir, clock=clock) as box:
+        pub = Publisher(cfg, box, clock=clock).start()
+        try:
+            assert pub.wait_connected(10)
+            for v in (95, 96, 97):
+                pub.add_reading(Reading.of("spo2", v, time=T0))
+            time.sleep(1.0)  # real time passes, the clock's does not: the batch stays open
+            assert col.payloads("/vitals") == [] and box.last_seq == 1  # only the status
+            clock.advance(1.0)
+            assert pub.wait_idle(10)
+            wait_for(lambda: col.payloads("/vitals"))
+        finally:
+            pub.stop()
+            col.close()
+    (batch,) = col.payloads("/vitals")
+    assert [r["value"] for r in batch["readings"]] == [95, 96, 97]
+    assert batch["time"] == "2026-01-01T00:00:01.000Z"

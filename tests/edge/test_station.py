@@ -6,6 +6,9 @@ import json
 import subprocess
 import sys
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from edge.alerts import AlertBook, apply_command
 from edge.outbox import Outbox
 from edge.publisher import Publisher
@@ -137,3 +140,31 @@ def test_station_rejects_bad_arguments_as_config_errors(mosquitto: Mosquitto) ->
     assert out.returncode == 78 and b"--bed" in out.stderr
     out = run_cli("station", "--broker", mosquitto.url, "--filter", "a/+")
     assert out.returncode == 78 and b"--filter" in out.stderr
+
+
+def test_status_published_ahead_of_the_backlog_is_not_a_gap() -> None:
+    st = Station()
+    for seq in range(1, 6):
+        st.receive(f"{ROOT}/vitals", msg(seq))
+    # reconnect: the online status (seq 9) goes out first, then the backlog 6-8
+    st.receive(f"{ROOT}/status", msg(9, state="online", boot_id="b"))
+    for seq in (6, 7, 8, 10, 11):
+        assert st.receive(f"{ROOT}/vitals", msg(seq)).gap is None
+    # a real loss next to an out-of-band status is still reported, without the status
+    st.receive(f"{ROOT}/status", msg(13, state="online", boot_id="b"))
+    assert st.receive(f"{ROOT}/vitals", msg(16)).gap == (12, 15)
+    assert st.beds["s1/u1/b1"].gaps == [[12, 12], [14, 15]]
+
+
+@given(st.data())
+def test_gaps_are_exactly_the_missing_seqs(data) -> None:
+    n = data.draw(st.integers(1, 60))
+    kept = data.draw(st.lists(st.integers(1, n), min_size=1, max_size=90))  # dups, any order
+    st_ = Station()
+    for seq in kept:
+        st_.receive(f"{ROOT}/vitals", msg(seq))
+    first = kept[0]
+    expected = set(range(first, max(kept) + 1)) - set(kept)
+    gaps = {s for a, b in st_.beds["s1/u1/b1"].gaps for s in range(a, b + 1)}
+    assert gaps == expected
+    assert st_.beds["s1/u1/b1"].duplicates == len(kept) - len(set(kept))
