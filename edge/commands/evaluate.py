@@ -13,6 +13,7 @@ writes one virtual patient as ``PREFIX.csv`` (the ``capleak replay`` format) and
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     notes = []
-    jobs = max(1, min(args.jobs or __import__("os").cpu_count() or 1, args.patients))
+    jobs = max(1, min(args.jobs or os.cpu_count() or 1, args.patients))
     meta = {
         "seed": args.seed,
         "days": args.days,
