@@ -433,7 +433,8 @@ class Core:
         if want == 0 and cond.idle:
             return
         msg = (
-            f"SpO2 trend {level:.1f} % below {limit:.1f} % (baseline {base if base else '-'})"
+            f"SpO2 trend {level:.1f} % below {limit:.1f} % "
+            f"(baseline {f'{base:.1f}' if base else '-'})"
             if want
             else f"SpO2 trend back to {level:.1f} %"
         )
