@@ -473,6 +473,12 @@ def course_time(t: float, start: float) -> str:
     return f"day {day} {int(rest // 3600):02d}:{int(rest % 3600 // 60):02d}"
 
 
+#: Look-back for "first related alert", as in the evaluation's detection window
+#: (``edge/evaluation/metrics.py``).
+LEAD_WINDOW_H = 12.0
+LEAD_WINDOW_S = LEAD_WINDOW_H * 3600
+
+
 def summary(course: Course, alerts: list[SeenAlert], thresholds: Any) -> str:
     """The alerts raised and when, against the virtual patient's hold criteria."""
     lines = [
@@ -507,6 +513,10 @@ def summary(course: Course, alerts: list[SeenAlert], thresholds: Any) -> str:
         met = crit.get(key)
         met_t = None if met is None else course.start + float(met)
         related = [a for a in raised if a.code in CRITERION_ALERTS[key]]
+        # An alert long before the criterion is not its warning (the evaluation's
+        # detection window looks back LEAD_WINDOW_H too): say so rather than claim a lead.
+        stale = [] if met_t is None else [a for a in related if a.time < met_t - LEAD_WINDOW_S]
+        related = [a for a in related if a not in stale]
         first = min(related, key=lambda a: a.time) if related else None
         met_s = "not met" if met_t is None else course_time(met_t, course.start)
         alert_s = "-" if first is None else f"{first.code} {course_time(first.time, course.start)}"
@@ -517,6 +527,8 @@ def summary(course: Course, alerts: list[SeenAlert], thresholds: Any) -> str:
             lead = "MISSED"
         else:
             lead = "" if first is None else "(no criterion met: early warning or false alert)"
+        if stale:
+            lead += f" ({len(stale)} earlier, > {LEAD_WINDOW_H:g} h before: not counted)"
         lines.append(f"  {label:<34} {met_s:<16} {alert_s:<34} {lead}")
     holds = [a for a in raised if a.code == "dose_hold_advised"]
     first_hold = course.truth.get("first_hold_s")

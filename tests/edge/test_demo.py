@@ -60,6 +60,22 @@ def test_summary_compares_alerts_with_the_hold_criteria() -> None:
     assert sum("hypotension" in line for line in lines) == 1, "re-notifications are not listed"
 
 
+def test_summary_does_not_claim_a_lead_from_an_alert_days_earlier() -> None:
+    h = 3600.0
+    truth = {"hold_criteria_first_met_s": {"spo2": 72 * h}, "first_hold_s": 72 * h}
+    alerts = [
+        SeenAlert(START + 1 * h, "desaturation", "start", "high", "active", "probe artifact"),
+        SeenAlert(START + 71 * h, "spo2_falling", "start", "medium", "active", "SpO2 falling"),
+    ]
+    spo2 = next(
+        line
+        for line in summary(course(truth), alerts, Thresholds()).splitlines()
+        if "SpO2 < 90 %" in line
+    )
+    assert "spo2_falling day 3 23:00" in spo2 and "+1.0 h (before)" in spo2
+    assert "1 earlier, > 12 h before: not counted" in spo2
+
+
 def test_alert_log_lines_parse_and_course_time_counts_days() -> None:
     line = (
         "2026-11-29 05:12:25,642 INFO alert hypotension start (high, active) "
