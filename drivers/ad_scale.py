@@ -37,14 +37,13 @@ Assumptions:
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from drivers.base import DriverSpec
-from drivers.framing import LineFramer
+from drivers.framing import LineDecoder
 from edge.vocabulary import Flag, Reading
 
 _LINE = re.compile(r"^(ST|US|OL|QT),(?:([A-Z ]{2}),)?([+-][ 0-9.E+-]*?)\s*([A-Za-z]{0,3})$")
@@ -55,52 +54,42 @@ TO_KG: Mapping[str, Decimal] = {
 }
 
 
-class AdScaleDecoder:
+class AdScaleDecoder(LineDecoder):
     """Incremental A&D line decoder; see the module docstring."""
 
+    max_len = 64
+
     def __init__(self, source: str = "ad-scale", options: Mapping[str, Any] | None = None):
-        self.source = source
-        self._framer = LineFramer(max_len=64)
-        self.rejected: Counter[str] = self._framer.rejected
-        self.ignored: Counter[str] = Counter()
+        super().__init__(source)
 
-    def reset(self) -> None:
-        self._framer.reset()
-
-    def feed(self, data: bytes, now: float | None = None) -> list[Reading]:
-        out: list[Reading] = []
-        for line in self._framer.feed(data):
-            reading = self.decode_line(line, now)
-            if reading is not None:
-                out.append(reading)
-        return out
-
-    def decode_line(self, line: bytes, now: float | None = None) -> Reading | None:
+    def decode_line(self, line: bytes, now: float | None = None) -> list[Reading]:
         try:
             text = line.decode("ascii")
         except UnicodeDecodeError:
             self.rejected["malformed"] += 1
-            return None
+            return []
         m = _LINE.match(text)
         if m is None:
             self.rejected["malformed"] += 1
-            return None
+            return []
         header, _kind, raw, unit = m.groups()
         if header in ("OL", "QT"):
             self.ignored["overload" if header == "OL" else "count"] += 1
-            return None
+            return []
         factor = TO_KG.get(unit)
         number = raw.replace(" ", "")
         if factor is None or not re.fullmatch(r"[+-]\d*\.?\d+|[+-]\d+\.", number):
             self.rejected["malformed"] += 1
-            return None
+            return []
         try:
             kg = Decimal(number) * factor
         except InvalidOperation:
             self.rejected["malformed"] += 1
-            return None
+            return []
         flags = (Flag.UNSTABLE.value,) if header == "US" else ()
-        return Reading.of("weight", round(float(kg), 6), time=now, source=self.source, flags=flags)
+        return [
+            Reading.of("weight", round(float(kg), 6), time=now, source=self.source, flags=flags)
+        ]
 
 
 @dataclass(frozen=True, slots=True)

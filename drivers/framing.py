@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import ClassVar
+
+from edge.vocabulary import Reading
 
 
 class LineFramer:
@@ -48,3 +51,34 @@ class LineFramer:
                     lines.append(line)
             self._buf.clear()
         return lines
+
+
+class LineDecoder:
+    """Base of the line-per-frame decoders: framing, ``reset`` and the counters.
+
+    A subclass sets ``max_len`` and implements :meth:`decode_line`; everything
+    else (any chunking, bounded memory, garbage counted in ``rejected``, lines
+    the protocol defines but that carry no reading counted in ``ignored``) is
+    here once.
+    """
+
+    max_len: ClassVar[int] = 512
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._framer = LineFramer(max_len=self.max_len)
+        self.rejected: Counter[str] = self._framer.rejected
+        self.ignored: Counter[str] = Counter()
+
+    def reset(self) -> None:
+        self._framer.reset()
+
+    def feed(self, data: bytes, now: float | None = None) -> list[Reading]:
+        out: list[Reading] = []
+        for line in self._framer.feed(data):
+            out.extend(self.decode_line(line, now))
+        return out
+
+    def decode_line(self, line: bytes, now: float | None = None) -> list[Reading]:
+        """The readings of one complete line (without its terminator)."""
+        raise NotImplementedError

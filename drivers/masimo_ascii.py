@@ -44,14 +44,13 @@ Assumptions:
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from drivers.base import DriverSpec
-from drivers.framing import LineFramer
+from drivers.framing import LineDecoder
 from edge.vocabulary import Flag, Reading
 
 #: EXC bit -> flag (bits from MD PnP ``poxrad_discrete.h``, protocols.md).
@@ -100,26 +99,17 @@ def flags_from_exc(exc: int) -> frozenset[str]:
     return frozenset(str(flag) for bit, flag in EXC_FLAGS.items() if exc & bit)
 
 
-class MasimoDecoder:
+class MasimoDecoder(LineDecoder):
     """Incremental ASCII 1 decoder."""
 
+    max_len = 512
+
     def __init__(self, source: str = "masimo-ascii", options: Mapping[str, Any] | None = None):
-        self.source = source
+        super().__init__(source)
         opts = options or {}
         self._offset = timedelta(hours=float(opts.get("utc_offset_h", 0.0)))
-        self._framer = LineFramer(max_len=512)
-        self.rejected: Counter[str] = self._framer.rejected
 
-    def reset(self) -> None:
-        self._framer.reset()
-
-    def feed(self, data: bytes, now: float | None = None) -> list[Reading]:
-        out: list[Reading] = []
-        for line in self._framer.feed(data):
-            out.extend(self.decode_line(line))
-        return out
-
-    def decode_line(self, line: bytes) -> list[Reading]:
+    def decode_line(self, line: bytes, now: float | None = None) -> list[Reading]:
         m = _TIME_RE.match(line) or _TIME_RE.search(line)
         if m is None:
             self.rejected["malformed"] += 1

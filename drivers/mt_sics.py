@@ -30,7 +30,6 @@ Assumptions:
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -38,7 +37,7 @@ from typing import Any
 
 from drivers.ad_scale import TO_KG
 from drivers.base import DriverSpec
-from drivers.framing import LineFramer
+from drivers.framing import LineDecoder
 from edge.vocabulary import Flag, Reading
 
 POLL = b"S\r\n"
@@ -46,44 +45,37 @@ _WEIGHT = re.compile(r"^S +([SD]) +(-?\d*\.?\d+) +(kg|g|lb)$")
 _NO_VALUE = re.compile(r"^(S +[I+-]|E[STL])$")
 
 
-class MtSicsDecoder:
+class MtSicsDecoder(LineDecoder):
     """Incremental MT-SICS answer decoder; see the module docstring."""
 
+    max_len = 64
+
     def __init__(self, source: str = "mt-sics", options: Mapping[str, Any] | None = None):
-        self.source = source
-        self._framer = LineFramer(max_len=64)
-        self.rejected: Counter[str] = self._framer.rejected
-        self.ignored: Counter[str] = Counter()
+        super().__init__(source)
 
-    def reset(self) -> None:
-        self._framer.reset()
-
-    def feed(self, data: bytes, now: float | None = None) -> list[Reading]:
-        out: list[Reading] = []
-        for line in self._framer.feed(data):
-            try:
-                text = line.decode("ascii").strip()
-            except UnicodeDecodeError:
+    def decode_line(self, line: bytes, now: float | None = None) -> list[Reading]:
+        try:
+            text = line.decode("ascii").strip()
+        except UnicodeDecodeError:
+            self.rejected["malformed"] += 1
+            return []
+        m = _WEIGHT.match(text)
+        if m is None:
+            if _NO_VALUE.match(text):
+                self.ignored[text.replace(" ", "")] += 1
+            else:
                 self.rejected["malformed"] += 1
-                continue
-            m = _WEIGHT.match(text)
-            if m is None:
-                if _NO_VALUE.match(text):
-                    self.ignored[text.replace(" ", "")] += 1
-                else:
-                    self.rejected["malformed"] += 1
-                continue
-            status, number, unit = m.groups()
-            try:
-                kg = Decimal(number) * TO_KG[unit]
-            except InvalidOperation:
-                self.rejected["malformed"] += 1
-                continue
-            flags = (Flag.UNSTABLE.value,) if status == "D" else ()
-            out.append(
-                Reading.of("weight", round(float(kg), 6), time=now, source=self.source, flags=flags)
-            )
-        return out
+            return []
+        status, number, unit = m.groups()
+        try:
+            kg = Decimal(number) * TO_KG[unit]
+        except InvalidOperation:
+            self.rejected["malformed"] += 1
+            return []
+        flags = (Flag.UNSTABLE.value,) if status == "D" else ()
+        return [
+            Reading.of("weight", round(float(kg), 6), time=now, source=self.source, flags=flags)
+        ]
 
 
 @dataclass(frozen=True, slots=True)

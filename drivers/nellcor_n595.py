@@ -43,14 +43,13 @@ Assumptions:
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from drivers.base import DriverSpec
-from drivers.framing import LineFramer
+from drivers.framing import LineDecoder
 from edge.vocabulary import Flag, Reading
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
@@ -75,27 +74,17 @@ STATUS_FLAGS: Mapping[str, tuple[str, ...]] = {
 }
 
 
-class NellcorDecoder:
+class NellcorDecoder(LineDecoder):
     """Incremental N-595 line decoder; see the module docstring."""
 
+    max_len = 256
+
     def __init__(self, source: str = "nellcor-n595", options: Mapping[str, Any] | None = None):
-        self.source = source
+        super().__init__(source)
         opts = options or {}
         self._offset = timedelta(hours=float(opts.get("utc_offset_h", 0.0)))
-        self._framer = LineFramer(max_len=256)
-        self.rejected: Counter[str] = self._framer.rejected
-        self.ignored: Counter[str] = Counter()
 
-    def reset(self) -> None:
-        self._framer.reset()
-
-    def feed(self, data: bytes, now: float | None = None) -> list[Reading]:
-        out: list[Reading] = []
-        for line in self._framer.feed(data):
-            out.extend(self.decode_line(line))
-        return out
-
-    def decode_line(self, line: bytes) -> list[Reading]:
+    def decode_line(self, line: bytes, now: float | None = None) -> list[Reading]:
         # Non-ASCII bytes become U+FFFD, which no value or status code matches.
         text = line.decode("ascii", errors="replace").strip()
         m = _STAMP.match(text)

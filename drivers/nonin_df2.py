@@ -51,7 +51,7 @@ Assumptions:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,19 +195,30 @@ class NoninSample:
     flags: frozenset[str] = frozenset()
 
 
-def encode_frames(sample: NoninSample, pleth: Iterable[int] | None = None) -> list[bytes]:
-    """The 25 frames of one packet (the simulator paces them at 75 frames/s)."""
+def packet_frames(
+    sample: NoninSample, make_frame: Callable[[int, int, int], bytes], waves: list[int]
+) -> list[bytes]:
+    """The 25 frames of one packet, built by ``make_frame(status, pleth, data)``.
+
+    Shared by every format with the 25-frame packet (#2 here, #7/#13 in
+    :mod:`drivers.nonin_df7`): only the frame layout differs.
+    """
     hr = HR_MISSING if sample.pulse is None else int(sample.pulse)
     spo2 = SPO2_MISSING if sample.spo2 is None else int(sample.spo2)
     data = [0] * FRAMES_PER_PACKET
     data[0], data[1] = (hr >> 7) & 0x03, hr & 0x7F
     data[2] = data[8] = data[9] = data[10] = spo2
     bits = flags_status(sample.flags)
-    waves = list(pleth) if pleth is not None else [128] * FRAMES_PER_PACKET
     return [
-        frame(bits | (SYNC if k == 0 else 0), waves[k % len(waves)], data[k])
+        make_frame(bits | (SYNC if k == 0 else 0), waves[k % len(waves)], data[k])
         for k in range(FRAMES_PER_PACKET)
     ]
+
+
+def encode_frames(sample: NoninSample, pleth: Iterable[int] | None = None) -> list[bytes]:
+    """The 25 frames of one packet (the simulator paces them at 75 frames/s)."""
+    waves = list(pleth) if pleth is not None else [128] * FRAMES_PER_PACKET
+    return packet_frames(sample, frame, waves)
 
 
 def encode(sample: NoninSample) -> bytes:

@@ -33,15 +33,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from drivers.base import DriverSpec
-from drivers.nonin_df2 import (
-    FRAMES_PER_PACKET,
-    HR_MISSING,
-    SPO2_MISSING,
-    SYNC,
-    NoninDecoder,
-    NoninSample,
-    flags_status,
-)
+from drivers.nonin_df2 import FRAMES_PER_PACKET, NoninDecoder, NoninSample, packet_frames
 
 
 class NoninDf7Decoder(NoninDecoder):
@@ -59,17 +51,8 @@ def frame(status: int, pleth: int, data: int) -> bytes:
 
 def encode_frames(sample: NoninSample, pleth: Iterable[int] | None = None) -> list[bytes]:
     """The 25 frames of one packet."""
-    hr = HR_MISSING if sample.pulse is None else int(sample.pulse)
-    spo2 = SPO2_MISSING if sample.spo2 is None else int(sample.spo2)
-    data = [0] * FRAMES_PER_PACKET
-    data[0], data[1] = (hr >> 7) & 0x03, hr & 0x7F
-    data[2] = data[8] = data[9] = data[10] = spo2
-    bits = flags_status(sample.flags)
     waves = list(pleth) if pleth is not None else [0x8000] * FRAMES_PER_PACKET
-    return [
-        frame(bits | (SYNC if k == 0 else 0), waves[k % len(waves)], data[k])
-        for k in range(FRAMES_PER_PACKET)
-    ]
+    return packet_frames(sample, frame, waves)
 
 
 def encode(sample: NoninSample) -> bytes:
