@@ -127,7 +127,9 @@ def run_stream(
     ``crash``: the broker is killed. A message the broker acknowledged (so the agent
     deleted it) and still held only in its memory or socket buffers dies with it;
     no publisher can prevent that. Such a message is excused only if its PUBACK
-    arrived before the kill; anything else missing fails the test.
+    arrived before the broker process was dead (the time ``disrupt`` returns;
+    a PUBACK in flight while SIGKILL lands counts as before); anything else
+    missing fails the test.
     """
     col = durable_collector(broker)
     cfg = bed_config(broker.url, state)
@@ -150,8 +152,9 @@ def run_stream(
             t = threading.Thread(target=produce, args=(pub, n, batch, pause, done))
             t.start()
             wait_for(lambda: len(col.messages) > n // 4, 30, message="a quarter of the stream")
-            killed_at.append(time.monotonic())
-            disrupt()
+            began = time.monotonic()
+            died = disrupt()  # a crash returns when the broker process was dead
+            killed_at.append(died if died is not None else began)
             t.join(120)
             assert done.is_set()
             assert pub.wait_idle(60), f"outbox still holds {box.depth()}"
@@ -171,10 +174,12 @@ def run_stream(
 
 
 def test_broker_killed_mid_stream(broker: Mosquitto, tmp_path: Path) -> None:
-    def crash() -> None:
-        broker.kill()
+    def crash() -> float:
+        broker.kill()  # returns once the process has exited: no PUBACK can follow
+        died = time.monotonic()
         time.sleep(0.5)
         broker.start()
+        return died
 
     run_stream(broker, tmp_path / "state", 3000, 10, 0.004, crash, crash=True)
 
