@@ -56,7 +56,7 @@ from edge.vocabulary import FLAGS, SIGNALS, Reading, parse_time
 
 #: Plug-in scenario kinds: ``prefix -> "module:function"`` (see the module docstring).
 PLUGINS: Mapping[str, str] = {
-    "patient": "edge.patient.scenario:scenario",  # patient:SEVERITY[:SEED[:DAYS]]
+    "patient": "edge.lab.patient.scenario:scenario",  # patient:SEVERITY[:SEED[:DAYS]]
 }
 
 #: Default measurement period per signal, seconds.

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from edge.outbox import Outbox
-from edge.publisher import Publisher
+from edge.messaging.outbox import Outbox
+from edge.messaging.publisher import Publisher
 from edge.vocabulary import Reading
-from tests.edge.messaging import bed_config
+from tests.edge.messaging.support import bed_config
 from tests.support import Mosquitto, wait_for
 
 

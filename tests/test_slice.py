@@ -9,7 +9,7 @@ import serial
 
 from drivers.registry import get_driver
 from edge.config import BrokerConfig
-from edge.mqtt import new_client
+from edge.messaging.mqtt import new_client
 from tests.support import Collector, Mosquitto, Pty, wait_for
 
 LINE = b"09/15/10 15:10:29 SPO2=097% BPM=064 PI=11.82% ALARM=20 EXC=800\r\n"

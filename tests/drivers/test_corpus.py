@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from drivers.registry import get_driver
-from edge.commands.decode import reading_json
+from edge.cli.decode import reading_json
 from tests.support import run_cli
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -1,0 +1,6 @@
+"""The live bedside agent: device threads -> core -> dispatch, systemd integration.
+
+:mod:`edge.agent.runtime` wires drivers, the core and messaging for ``capleak run``;
+:mod:`edge.agent.dispatch` turns core outputs into alert-book events and outbox
+messages; :mod:`edge.agent.sdnotify` speaks systemd's notify protocol.
+"""

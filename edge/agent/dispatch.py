@@ -1,0 +1,209 @@
+"""What the bed agent sends to the central station: the core's outputs, through the alert book,
+the outbox and the publisher, with the alert commands handled on the way.
+
+:class:`Dispatcher` is the one object the runtime (and ``capleak replay --publish``)
+needs on the messaging side::
+
+    d = Dispatcher(config, clock=clock, on_command=core_commands).start()
+    d.readings(readings)        # vitals (batched by the publisher)
+    d.output(obj)               # edge.vocabulary.Alert -> AlertBook -> alerts + alerts/active
+                                # a DoseCheck (to_dict()["type"] contains "dose")  -> dose-check
+                                # a TrendSummary (any other to_dict() / dict)      -> trends
+    d.tick(now)                 # audio-pause expiry and re-notification (call every few s)
+    d.stop(drain_timeout=5)
+
+Commands: ``ack`` and ``silence`` are applied to the :class:`~edge.messaging.alerts.AlertBook`
+here (``edge.messaging.alerts.apply_command``) with ``clock.now()``; ``dose`` and ``baseline``
+go to ``on_command(cmd) -> result dict`` (the runtime wires them to the core; raise
+``edge.messaging.commands.CommandError`` / ``ValueError`` to refuse). Without ``on_command`` they
+are refused with ``not_supported``.
+
+The alert book is kept in the outbox's state table after every change, so after a
+restart the same alerts are still active and :meth:`start` publishes the full
+``alerts/active`` list again (``shared/docs/messaging-and-ops.md``, IHE ACM: after
+a restart, a list of all active alerts is sent).
+
+:func:`publish_outputs` publishes a finished stream (a replay) exactly this way and
+returns once the broker acknowledged everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from edge.clock import Clock, SystemClock
+from edge.config import Config
+from edge.messaging.alerts import AlertBook, AlertEvent, apply_command
+from edge.messaging.commands import Command, CommandError
+from edge.messaging.outbox import Outbox
+from edge.messaging.publisher import Publisher
+from edge.vocabulary import Alert, Reading
+
+log = logging.getLogger(__name__)
+
+BOOK_STATE = "alert_book"
+
+
+class Dispatcher:
+    """Alert book + outbox + publisher for one bed."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        outbox: Outbox | None = None,
+        on_command: Callable[[Command], Mapping[str, Any] | None] | None = None,
+        devices: Sequence[Mapping[str, Any]] = (),
+        reconnect_delay: tuple[float, float] = (0.25, 10.0),
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self._own_outbox = outbox is None
+        self.outbox = outbox or Outbox.in_dir(
+            config.storage.state_dir, config.storage.outbox_max_messages, self.clock
+        )
+        self.on_command = on_command
+        self._lock = threading.Lock()  # the book: commands (pump thread) vs outputs
+        self.book = AlertBook.restore(
+            self.outbox.get_state(BOOK_STATE, []), renotify_s=config.publish.renotify_min * 60
+        )
+        self.publisher = Publisher(
+            config,
+            self.outbox,
+            clock=self.clock,
+            on_command=self._command,
+            devices=devices,
+            reconnect_delay=reconnect_delay,
+        )
+
+    def start(self) -> Dispatcher:
+        with self._lock:
+            self.publisher.publish_alerts([], self.book.active())
+        self.publisher.start()
+        return self
+
+    def stop(self, drain_timeout: float = 0.0) -> bool:
+        """Stop publishing; True when everything stored was acknowledged."""
+        ok = self.publisher.stop(drain_timeout)
+        if self._own_outbox:
+            self.outbox.close()
+        return ok
+
+    def wait_idle(self, timeout: float) -> bool:
+        return self.publisher.wait_idle(timeout)
+
+    # -- outputs ------------------------------------------------------------------------
+
+    def readings(self, readings: Iterable[Reading]) -> None:
+        self.publisher.add_readings(readings)
+
+    def alert(self, alert: Alert) -> list[AlertEvent]:
+        with self._lock:
+            events = self.book.update(alert)
+            self._publish(events)
+        return events
+
+    def output(self, obj: Any) -> None:
+        """One output of the core: a Reading, an Alert, a DoseCheck or a TrendSummary."""
+        if isinstance(obj, Reading):
+            self.readings([obj])
+        elif isinstance(obj, Alert):
+            self.alert(obj)
+        else:
+            d = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+            if "dose" in str(d.get("type", "")).lower():
+                self.publisher.publish_dose_check(d)
+            else:
+                self.publisher.publish_trends(d)
+
+    def tick(self, now: float) -> list[AlertEvent]:
+        with self._lock:
+            events = self.book.tick(now)
+            self._publish(events)
+        return events
+
+    def _publish(self, events: Sequence[AlertEvent]) -> None:
+        if events:
+            self.outbox.set_state(BOOK_STATE, self.book.snapshot())
+            self.publisher.publish_alerts(events, self.book.active())
+
+    # -- commands (publisher thread) -----------------------------------------------------
+
+    def _command(self, cmd: Command) -> Mapping[str, Any] | None:
+        if cmd.name in ("ack", "silence"):
+            with self._lock:
+                result, events = apply_command(self.book, cmd, self.clock.now())
+                self._publish(events)
+            return result
+        if self.on_command is None:
+            raise CommandError("not_supported", f"{cmd.name!r} is not handled by this agent")
+        return self.on_command(cmd)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """What :func:`publish_outputs` sent."""
+
+    readings: int
+    alerts: int
+    other: int
+    last_seq: int
+    acknowledged: bool
+
+
+def publish_outputs(
+    config: Config,
+    outputs: Iterable[Any],
+    *,
+    timeout: float = 60.0,
+    clock: Clock | None = None,
+) -> PublishResult:
+    """Publish a finished stream of core outputs as the live agent would.
+
+    Readings are batched by *their own* time (``publish.vitals_batch_s``), alerts go
+    through the alert book (re-notification on the stream's time), everything through
+    the outbox in ``config.storage.state_dir``. Returns once the broker acknowledged
+    everything (``acknowledged`` False if ``timeout`` ran out first); raises
+    ``ConnectionError`` when the broker cannot be reached within ``timeout``.
+    """
+    d = Dispatcher(config, clock=clock, reconnect_delay=(0.1, 2.0)).start()
+    n_readings = n_alerts = n_other = 0
+    batch: list[Reading] = []
+    batch_s = config.publish.vitals_batch_s
+
+    def flush() -> None:
+        if batch:
+            d.readings(batch)
+            d.publisher.flush()
+            batch.clear()
+
+    try:
+        if not d.publisher.wait_connected(timeout):
+            raise ConnectionError(f"no connection to {config.broker.url} within {timeout:g} s")
+        for obj in outputs:
+            if isinstance(obj, Reading):
+                t = obj.time or 0.0
+                if batch and (batch_s <= 0 or t - (batch[0].time or 0.0) >= batch_s):
+                    flush()
+                batch.append(obj)
+                n_readings += 1
+                d.tick(t)
+                continue
+            flush()
+            if isinstance(obj, Alert):
+                d.alert(obj)
+                d.tick(obj.time)
+                n_alerts += 1
+            else:
+                d.output(obj)
+                n_other += 1
+        flush()
+        ok = d.wait_idle(timeout)
+        return PublishResult(n_readings, n_alerts, n_other, d.outbox.last_seq, ok)
+    finally:
+        d.stop()

@@ -1,0 +1,261 @@
+"""The evaluation report: a JSON document, a markdown table, and optional PNG plots.
+
+Plots need matplotlib, the optional ``report`` extra (``pip install capleak[report]``);
+without it the report says so and skips them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from edge.lab.evaluation.metrics import CLS_CLASSES, score
+from edge.lab.evaluation.runner import PatientRun
+
+log = logging.getLogger(__name__)
+
+DETECTORS = ("capleak", "monitor", "news2")
+
+#: Targets from the issue (#6).
+TARGETS = {
+    "sensitivity": 0.95,
+    "median_lead_h": 2.0,
+    "false_per_patient_day_no_cls": 0.05,
+    "cohort_200x5d_s": 300.0,
+}
+
+
+def summarise(runs: list[PatientRun], meta: dict[str, Any]) -> dict[str, Any]:
+    outcomes = [r.outcome for r in runs]
+    classes = Counter(r.truth["severity"] for r in runs)
+    drawn = Counter(r.truth["drawn_severity"] for r in runs)
+    first = Counter(
+        r.truth["first_hold_criterion"] for r in runs if r.truth["first_hold_criterion"]
+    )
+    detectors = [d for d in DETECTORS if any(d in o.alerts for o in outcomes)]
+    table: dict[str, Any] = {}
+    for d in detectors:
+        indicators = sorted({ind for o in outcomes for _, _, ind in o.alerts.get(d, [])})
+        table[d] = {
+            "overall": score(outcomes, d),
+            "indicators": {ind: score(outcomes, d, ind) for ind in indicators},
+        }
+    seconds = {k: sum(r.seconds.get(k, 0.0) for r in runs) for k in ("generate", "detector")}
+    seconds["comparators"] = sum(r.seconds.get("comparators", 0.0) for r in runs)
+    return {
+        **meta,
+        "cohort": {
+            "patients": len(runs),
+            "patient_days": sum(o.duration_s for o in outcomes) / 86400.0,
+            "severity": {c: classes.get(c, 0) for c in ("none", "mild", *CLS_CLASSES)},
+            "drawn_severity": dict(sorted(drawn.items())),
+            "first_hold_criterion": dict(sorted(first.items())),
+            "readings": sum(r.readings for r in runs),
+            "cpu_seconds": {k: round(v, 1) for k, v in seconds.items()},
+        },
+        "results": table,
+        "patients": [_patient_record(r) for r in runs],
+    }
+
+
+def _h(x: float | None) -> float | None:
+    return None if x is None else round(x / 3600.0, 2)
+
+
+def _patient_record(r: PatientRun) -> dict[str, Any]:
+    """Per-patient drill-down: truth and capleak/NEWS2 alert episodes (hours from start)."""
+    t = r.truth
+    o = r.outcome
+    rec: dict[str, Any] = {
+        "index": o.index,
+        "severity": o.severity,
+        "drawn_severity": t["drawn_severity"],
+        "subtype": t["subtype"],
+        "onset_h": _h(o.onset_s),
+        "first_hold_h": _h(o.first_hold_s),
+        "first_hold_criterion": t["first_hold_criterion"],
+        "hold_criteria_h": {k: _h(v) for k, v in t["hold_criteria_first_met_s"].items()},
+        "max_weight_gain_pct": t["max_weight_gain_pct"],
+        "min_sbp": t["min_sbp"],
+        "min_spo2": t["min_spo2"],
+        "max_hr": t["max_hr"],
+        "alert_counts": {d: len(a) for d, a in o.alerts.items()},
+    }
+    for d in ("capleak", "news2"):
+        if d in o.alerts:
+            rec[d] = [
+                [round(s / 3600.0, 2), round(min(e, o.duration_s) / 3600.0, 2), ind]
+                for s, e, ind in o.alerts[d]
+            ]
+    return rec
+
+
+def _f(x: float | None, fmt: str = "{:.2f}") -> str:
+    return "-" if x is None else fmt.format(x)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f} %"
+
+
+def _lead(s: dict[str, Any]) -> str:
+    lt = s["lead_time_h"]
+    if lt["median"] is None:
+        return "-"
+    return f"{lt['median']:.1f} ({lt['q1']:.1f}-{lt['q3']:.1f})"
+
+
+def _row(name: str, s: dict[str, Any]) -> str:
+    byc = s["sensitivity_by_class"]
+    return (
+        f"| {name} | {_pct(s['sensitivity'])} ({s['detected']}/{s['events']}) "
+        f"| {_pct(s['chance_hit_rate'])} "
+        f"| {_pct(byc['moderate'])} | {_pct(byc['severe'])} | {_lead(s)} "
+        f"| {_f(s['false_per_patient_day_no_cls'], '{:.3f}')} "
+        f"| {_f(s['false_per_patient_day_pre_onset'], '{:.3f}')} "
+        f"| {_f(s['alerts_per_patient_day_mild'], '{:.3f}')} "
+        f"| {_f(s['alerts_per_true_event'], '{:.1f}')} |"
+    )
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    c = summary["cohort"]
+    lines = [
+        f"# capleak evaluation: {c['patients']} virtual patients, seed {summary['seed']}",
+        "",
+        f"Command: `{summary['command']}`",
+        "",
+        f"- {c['patient_days']:.0f} patient-days, {c['readings']:,} readings; "
+        f"wall time {summary['wall_seconds']:.0f} s with {summary['jobs']} worker(s).",
+        "- Outcome classes: "
+        + ", ".join(f"{k} {v}" for k, v in c["severity"].items())
+        + "; first hold criterion: "
+        + (", ".join(f"{k} {v}" for k, v in c["first_hold_criterion"].items()) or "none"),
+        "- Sensitivity counts moderate/severe patients alerted (medium/high) from "
+        "max(onset, first hold criterion - 12 h) to 1 h after the first hold criterion; lead "
+        "time is median (IQR) hours before it; 'by chance' is the share of such windows "
+        "that the detector's no-CLS alert rate alone would hit. "
+        "False alerts are medium/high physiological alerts per patient-day.",
+        "",
+        "| detector / indicator | sensitivity | by chance | moderate | severe | lead time h "
+        "| false /pt-day no CLS | false /pt-day CLS pre-onset | /pt-day mild | alerts per event |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for d, res in summary["results"].items():
+        lines.append(_row(f"**{d}**", res["overall"]))
+        for ind, s in res["indicators"].items():
+            lines.append(_row(f"{d}: {ind}", s))
+    lines.append("")
+    for note in summary.get("notes", []):
+        lines.append(f"- {note}")
+    return "\n".join(lines) + "\n"
+
+
+def write(summary: dict[str, Any], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "evaluation.json", out / "evaluation.md"]
+    paths[0].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    paths[1].write_text(markdown(summary), encoding="utf-8")
+    return paths
+
+
+def have_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def plot_lead_times(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    data, labels = [], []
+    for d, res in summary["results"].items():
+        data.append(res["overall"]["lead_times_h"] or [float("nan")])
+        labels.append(f"{d} (n={res['overall']['lead_time_h']['n']})")
+    ax.boxplot(data, vert=False)
+    ax.set_yticks(range(1, len(labels) + 1), labels)
+    ax.axvline(2.0, color="tab:green", linestyle="--", label="target 2 h")
+    ax.axvline(0.0, color="grey", linewidth=0.8)
+    ax.set_xlabel("lead time before the first hold criterion (h)")
+    ax.set_title("Lead time, moderate and severe CLS")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_patient(
+    scenario: Any, alerts: dict[str, list[tuple[float, float, str]]], path: Path
+) -> None:
+    """One patient's true and measured trends, each detector's alerts, and hold criteria."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    tr = scenario.trajectory
+    st = scenario.streams
+    truth = scenario.truth
+    h = tr.t / 3600.0
+    start = st.start
+    fig, axes = plt.subplots(4, 1, figsize=(11, 9), sharex=True)
+    ax = axes[0]
+    ax.plot(h, tr.sbp, color="tab:red", lw=0.8, label="true SBP")
+    ax.plot((st.nibp_t - start) / 3600.0, st.sbp, ".", color="darkred", ms=3, label="NIBP")
+    ax.axhline(90, color="grey", ls=":")
+    ax.set_ylabel("SBP mmHg")
+    ax = axes[1]
+    step = max(1, len(st.ox_t) // 20000)
+    ax.plot((st.ox_t[::step] - start) / 3600.0, st.spo2[::step], ",", color="lightblue")
+    ax.plot(h, tr.spo2, color="tab:blue", lw=0.8, label="true SpO2")
+    ax.axhline(90, color="grey", ls=":")
+    ax.set_ylim(75, 100.5)
+    ax.set_ylabel("SpO2 %")
+    ax = axes[2]
+    ax.plot(h, tr.hr, color="tab:orange", lw=0.8)
+    ax.axhline(130, color="grey", ls=":")
+    ax.set_ylabel("HR /min")
+    ax = axes[3]
+    ax.plot(h, tr.weight, color="tab:green", lw=0.8, label="true weight")
+    ax.plot((st.wt_t - start) / 3600.0, st.weight, ".", color="darkgreen", ms=2)
+    w0 = truth["dry_weight_kg"]
+    ax.axhline(1.15 * w0, color="grey", ls=":")
+    ax.set_ylim(w0 * 0.95, max(w0 * 1.2, float(np.max(tr.weight)) + 1))
+    ax.set_ylabel("weight kg")
+    ax.set_xlabel("hours from admission")
+    colors = {"capleak": "black", "monitor": "tab:purple", "news2": "tab:brown"}
+    for i, (d, evs) in enumerate(alerts.items()):
+        for j, (t, _end, _ind) in enumerate(evs):
+            axes[0].axvline(
+                t / 3600.0,
+                ymin=0.9 - 0.08 * i,
+                ymax=0.98 - 0.08 * i,
+                color=colors.get(d, "k"),
+                lw=1.2,
+                label=f"{d} alert" if j == 0 else None,
+            )
+    for t in truth["doses_given_s"]:
+        axes[3].axvline(t / 3600.0, color="lightgrey", lw=0.6)
+    for k, t in truth["hold_criteria_first_met_s"].items():
+        if t is not None:
+            for a in axes:
+                a.axvline(t / 3600.0, color="red", ls="--", lw=1)
+            axes[0].text(t / 3600.0, axes[0].get_ylim()[0], f" {k} hold", color="red", fontsize=8)
+    axes[0].legend(loc="lower left", fontsize=7, ncol=3)
+    axes[0].set_title(
+        f"virtual patient {scenario.index} (seed {scenario.seed}): {truth['severity']}, "
+        f"drawn {truth['drawn_severity']} {truth['subtype']}"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

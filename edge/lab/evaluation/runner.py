@@ -1,0 +1,209 @@
+"""Generate a virtual cohort and replay every patient through the detectors.
+
+The detector under test is the real core (``edge.core:Core``), fed every reading
+of the patient's streams in arrival order exactly as ``capleak replay`` would,
+with ``dose(time)`` at each dose and ``tick(now)`` once a simulated minute. The
+comparators (:mod:`edge.lab.evaluation.comparators`) run on the same streams.
+Patients are independent, so the cohort runs in worker processes; results are
+put back in patient order, so a seed gives the same report for any ``jobs``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import math
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge.config import BedConfig, Config
+from edge.lab.evaluation.comparators import monitor_alarms, news2_alerts
+from edge.lab.evaluation.metrics import PatientOutcome
+from edge.lab.patient import Scenario, generate
+from edge.vocabulary import Alert, Kind, Priority
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DETECTOR = "edge.core:Core"
+TICK_S = 60.0
+
+
+class EvaluationError(RuntimeError):
+    """The evaluation cannot run (e.g. the detector cannot be imported)."""
+
+
+def load_detector(spec: str) -> Callable[[Config], Any]:
+    """``module:attr`` -> a callable taking a :class:`Config` and returning a detector."""
+    module, sep, attr = spec.partition(":")
+    if not sep or not module or not attr:
+        raise EvaluationError(f"detector must be 'module:attr', got {spec!r}")
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise EvaluationError(f"cannot load detector {spec!r}: {e}") from None
+    if not callable(obj):
+        raise EvaluationError(f"detector {spec!r} is not callable")
+    return obj
+
+
+def default_config() -> Config:
+    return Config(bed=BedConfig(site="eval", unit="eval", bed="virtual"))
+
+
+def patient_config(base: Config, scenario: Scenario) -> Config:
+    """The bed config with the admission weight a nurse would enter as the baseline."""
+    patient = dataclasses.replace(base.patient, baseline_weight_kg=scenario.streams.baseline_weight)
+    return dataclasses.replace(base, patient=patient)
+
+
+def alert_instances(
+    outputs: Iterator[tuple[float, Any]], end: float = math.inf
+) -> list[tuple[float, float, str]]:
+    """Physiological alert events -> episodes at medium/high priority: (start, end, code).
+
+    An episode starts when an alert starts at medium/high, or escalates from low
+    (or inactive) to medium/high; it ends when the alert ends or de-escalates
+    below medium (``end`` for one still active). Keyed by code and source.
+    """
+    rank: dict[tuple[str, str], int] = {}
+    open_at: dict[tuple[str, str], int] = {}
+    out: list[tuple[float, float, str]] = []
+    for _, o in outputs:
+        if not isinstance(o, Alert) or o.kind != Kind.PHYSIOLOGICAL:
+            continue
+        key = o.key
+        before = rank.get(key, 0)
+        now = 0 if o.phase.value == "end" else Priority(o.priority).rank
+        rank[key] = now
+        if now >= 2 and before < 2:
+            open_at[key] = len(out)
+            out.append((o.time, end, o.code))
+        elif now < 2 and before >= 2 and key in open_at:
+            i = open_at.pop(key)
+            out[i] = (out[i][0], o.time, out[i][2])
+    return out
+
+
+def replay_core(scenario: Scenario, make: Callable[[Config], Any], config: Config) -> list:
+    """Feed the scenario to a fresh detector; returns ``(time, output)`` pairs."""
+    core = make(patient_config(config, scenario))
+    outputs: list[tuple[float, Any]] = []
+    next_tick = scenario.streams.start + TICK_S
+    update, tick, dose = core.update, core.tick, core.dose
+    for item in scenario.streams.readings():
+        if item.__class__ is float:  # a dose
+            for o in dose(item) or ():
+                outputs.append((item, o))
+            continue
+        t = item.time
+        if t >= next_tick:
+            while t >= next_tick:
+                for o in tick(next_tick) or ():
+                    outputs.append((next_tick, o))
+                next_tick += TICK_S
+        res = update(item)
+        if res:
+            for o in res:
+                outputs.append((t, o))
+    return outputs
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    seed: int
+    index: int
+    days: float
+    detector: str | None
+    config: Config
+
+
+@dataclass(slots=True)
+class PatientRun:
+    outcome: PatientOutcome
+    truth: dict[str, Any]
+    readings: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_patient(job: Job) -> PatientRun:
+    """Generate one patient and run every detector on it (a worker's unit of work)."""
+    t0 = time.perf_counter()
+    sc = generate(None, seed=job.seed, index=job.index, days=job.days)
+    t1 = time.perf_counter()
+    start = sc.streams.start
+    alerts: dict[str, list[tuple[float, float, str]]] = {}
+    if job.detector is not None:
+        outputs = replay_core(sc, load_detector(job.detector), job.config)
+        stop = start + sc.truth["duration_s"]
+        alerts["capleak"] = [
+            (t - start, e - start, code) for t, e, code in alert_instances(iter(outputs), stop)
+        ]
+    t2 = time.perf_counter()
+    alerts["monitor"] = [
+        (e.time - start, e.until - start, e.indicator) for e in monitor_alarms(sc.streams)
+    ]
+    rng = np.random.default_rng([job.seed, job.index, 2])
+    alerts["news2"] = [
+        (e.time - start, e.until - start, e.indicator)
+        for e in news2_alerts(
+            sc.streams, sc.trajectory.t, sc.trajectory.temp, sc.trajectory.oxygen, rng
+        )
+    ]
+    t3 = time.perf_counter()
+    tr = sc.truth
+    outcome = PatientOutcome(
+        index=job.index,
+        severity=tr["severity"],
+        duration_s=tr["duration_s"],
+        onset_s=tr["onset_s"],
+        first_hold_s=tr["first_hold_s"],
+        alerts=alerts,
+    )
+    return PatientRun(
+        outcome,
+        tr,
+        sc.streams.count(),
+        {"generate": t1 - t0, "detector": t2 - t1, "comparators": t3 - t2},
+    )
+
+
+def run_cohort(
+    patients: int,
+    seed: int,
+    days: float = 5.0,
+    detector: str | None = DEFAULT_DETECTOR,
+    config: Config | None = None,
+    jobs: int | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> list[PatientRun]:
+    """Evaluate ``patients`` virtual patients; results in patient order."""
+    if patients < 1:
+        raise ValueError("patients must be at least 1")
+    if detector is not None:
+        load_detector(detector)  # fail early, in the parent, with a clear message
+    config = config or default_config()
+    work = [Job(seed, i, days, detector, config) for i in range(patients)]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, patients))
+    t0 = time.perf_counter()
+    results: list[PatientRun] = []
+    if jobs == 1:
+        it: Iterator[PatientRun] = map(run_patient, work)
+        for r in it:
+            results.append(r)
+            if progress:
+                progress(len(results), patients, time.perf_counter() - t0)
+        return results
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(jobs) as pool:
+        for r in pool.imap(run_patient, work, chunksize=1):
+            results.append(r)
+            if progress:
+                progress(len(results), patients, time.perf_counter() - t0)
+    return results

@@ -1,0 +1,503 @@
+"""The MQTT publisher: the outbox to the broker, commands from the broker to the application.
+
+Topics (``capleak/v1/{site}/{unit}/{bed}/`` + name; no patient identifiers)::
+
+    status          QoS 1, retained   online (boot id, version, devices, outbox depth,
+                                      drops) after each connect; the Will publishes
+                                      offline, retained, when the connection is lost
+    vitals          QoS 1             batches of readings (MDC, UCUM, LOINC)
+    trends          QoS 1             periodic trend summaries
+    alerts          QoS 1             alert events (edge.messaging.alerts.AlertEvent)
+    alerts/active   QoS 1, retained   the current active and latched alerts
+    dose-check      QoS 1, retained   the latest pre-dose check
+    cmd/<name>      subscribed        ack, silence, dose, baseline (edge.messaging.commands)
+    cmd/<name>/reply                  replies (or the MQTT 5 response topic)
+
+Every payload carries ``msg_id`` (unique), ``seq`` (monotonic per agent, persisted)
+and ``time``; its JSON Schema is ``edge/messaging/schemas/<topic>.json``. The online status
+takes a fresh ``seq``; the Will reuses the last ``seq`` handed out when it was set
+(it is not a new message in the sequence, so it opens no gap) and is marked
+``"will": true``.
+
+Delivery (``shared/docs/messaging-and-ops.md``, "paho-mqtt 2.x facts"): everything
+but the status goes through the :class:`~edge.messaging.outbox.Outbox` (committed first).
+The publisher's own thread (the *pump*) hands at most ``window`` stored messages to
+paho at a time, in ``seq`` order, and deletes a record only when its PUBACK arrives.
+It hands over new messages only between the SUBACK of a connection and its loss:
+paho sends a message published between CONNECT and CONNACK at once, ahead of the
+ones it resends after CONNACK, which would break the order; the SUBACK of the
+command subscription (sent from ``on_connect``) arrives after paho's resends.
+paho keeps the unacknowledged ones in memory and resends them, in order, after a
+reconnect (reconnect_delay_set: doubling backoff); after a process restart the pump
+starts again from the oldest stored record. paho issues #361/#482 (the PUBACK can
+arrive before ``publish()`` returns the mid): ``on_publish`` only appends
+``(mid, reason)`` to a list under ``_ack_lock`` and wakes the pump; the pump, the
+only thread that publishes, resolves mids to records after ``publish()`` returned.
+(Taking one lock around ``publish()`` and in ``on_publish`` would deadlock in paho
+2.x, which calls ``on_publish`` while holding its own ``_out_message_mutex`` that
+``publish()`` also takes.) A PUBACK with a failure reason code (MQTT 5, e.g. not
+authorised) is logged, counted as ``rejected`` in ``status`` and not retried.
+
+Commands, the API for the runtime::
+
+    def on_command(cmd: edge.messaging.commands.Command) -> Mapping[str, Any] | None: ...
+
+    publisher = Publisher(config, outbox, on_command=on_command)
+
+``cmd.name`` is ``ack`` / ``silence`` / ``dose`` / ``baseline`` and ``cmd.args`` the
+validated body without its common fields (``msg_id``, ``by``, ``bed``, ``time``), e.g.
+``{"alert": "hypotension"}``, ``{"duration_s": 120}``, ``{"given_at": "..."}``,
+``{"signal": "weight", "value": 71.3}``. The handler runs on the pump thread (keep
+it short; it may call the publisher's ``publish_*`` methods). Its return value is
+the reply's ``result``; raising :class:`edge.messaging.commands.CommandError` (or
+``edge.messaging.alerts.UnknownAlert`` / ``ValueError``) sends an error reply; any other
+exception is logged and answered with ``internal``. Either way the agent keeps
+running. :func:`edge.messaging.alerts.apply_command` handles ``ack`` and ``silence`` against an
+:class:`~edge.messaging.alerts.AlertBook`.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge import __version__
+from edge.clock import Clock, SystemClock
+from edge.config import Config
+from edge.messaging.alerts import AlertEvent, UnknownAlert
+from edge.messaging.commands import Command, CommandError, parse_command
+from edge.messaging.mqtt import new_client
+from edge.messaging.outbox import Outbox, Outgoing
+from edge.vocabulary import Reading, iso_time
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[Command], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Inbound:
+    topic: str
+    payload: bytes
+    retain: bool
+    response_topic: str | None
+    correlation: bytes | None
+
+
+class Publisher:
+    """One paho client and one pump thread for one bed."""
+
+    def __init__(
+        self,
+        config: Config,
+        outbox: Outbox,
+        *,
+        clock: Clock | None = None,
+        on_command: CommandHandler | None = None,
+        devices: Sequence[Mapping[str, Any]] = (),
+        client_id: str | None = None,
+        window: int = 20,
+        reconnect_delay: tuple[float, float] = (0.25, 10.0),
+        version: str = __version__,
+    ) -> None:
+        self.config = config
+        self.outbox = outbox
+        self.clock = clock or SystemClock()
+        self.on_command = on_command
+        self.root = config.topic_root
+        bed = config.bed
+        self.client_id = (
+            client_id or config.broker.client_id or (f"capleak-{bed.site}-{bed.unit}-{bed.bed}")
+        )
+        self.window = window
+        self.reconnect_delay = reconnect_delay
+        self.version = version
+        self.boot_id = str(uuid.uuid4())
+        self.batch_s = config.publish.vitals_batch_s
+        self._devices = [dict(d) for d in devices]
+        self._cond = threading.Condition()
+        self._ack_lock = threading.Lock()
+        self._acks: list[tuple[int, bool]] = []
+        self._inbound: collections.deque[_Inbound] = collections.deque()
+        self._inflight: dict[int, int] = {}  # mid -> seq; pump thread only
+        self._cursor = 0  # highest seq handed to paho; pump thread only
+        self._batch: list[dict[str, Any]] = []
+        self._batch_started = 0.0
+        self._batch_lock = threading.Lock()
+        self._stopping = False
+        self._work = False
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client: mqtt.Client | None = None
+        self._replies: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        self.rejected = 0
+        self.connects = 0
+
+    def topic(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    # -- life cycle --------------------------------------------------------------------
+
+    def start(self) -> Publisher:
+        """Connect (in the background, retrying) and start the pump."""
+        client, addr = new_client(self.config.broker, self.client_id, clean_start=True)
+        self._client = client
+        client.max_inflight_messages_set(self.window)
+        client.reconnect_delay_set(*self.reconnect_delay)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        self._boot_count = self.outbox.get_state("boot_count", 0) + 1
+        self.outbox.set_state("boot_count", self._boot_count)
+        self._set_will()
+        kwargs: dict[str, Any] = {}
+        if client.protocol == mqtt.MQTTv5:
+            kwargs["clean_start"] = True
+        client.connect_async(addr.host, addr.port, self.config.broker.keepalive_s, **kwargs)
+        client.loop_start()
+        self._thread = threading.Thread(target=self._pump, name="capleak-publisher", daemon=True)
+        self._thread.start()
+        log.info("publisher for %s connecting to %s", self.root, addr)
+        return self
+
+    def stop(self, drain_timeout: float = 0.0) -> bool:
+        """Optionally wait for the outbox to drain, say ``offline``, disconnect.
+
+        Returns whether everything stored was acknowledged.
+        """
+        drained = self.wait_idle(drain_timeout) if drain_timeout > 0 else self._idle()
+        client = self._client
+        if client is not None and self.connected:
+            info = client.publish(
+                self.topic("status"),
+                self._status_payload("offline", reason="agent stopped"),
+                qos=1,
+                retain=True,
+            )
+            try:
+                info.wait_for_publish(2.0)
+            except (RuntimeError, ValueError):  # the connection went away meanwhile
+                log.info("could not publish the offline status; the Will will say it")
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(10)
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+        return drained
+
+    def __enter__(self) -> Publisher:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait until connected and subscribed to this bed's commands."""
+        return self._subscribed.wait(timeout) and self._connected.is_set()
+
+    def _idle(self) -> bool:
+        with self._batch_lock:
+            batching = bool(self._batch)
+        return not batching and self.outbox.depth() == 0
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` real seconds until every stored message was acknowledged."""
+        self.flush()
+        deadline = time.monotonic() + timeout  # real seconds, whatever the clock
+        while not self._idle():  # lock order: _batch_lock is never taken under _cond
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with self._cond:
+                self._cond.wait(min(left, 0.05))
+        return True
+
+    # -- what the application publishes ----------------------------------------------
+
+    def enqueue(self, items: Iterable[Outgoing]) -> None:
+        """Low level: commit messages (full topics, see :meth:`topic`) in one transaction."""
+        self.outbox.put_many(items)
+        self._wake()
+
+    def add_reading(self, reading: Reading) -> None:
+        """Queue a reading for the next ``vitals`` batch (``publish.vitals_batch_s``)."""
+        self.add_readings([reading])
+
+    def add_readings(self, readings: Iterable[Reading]) -> None:
+        dicts = [r.to_dict() for r in readings]
+        if not dicts:
+            return
+        with self._batch_lock:
+            if not self._batch:
+                self._batch_started = self.clock.monotonic()
+            self._batch.extend(dicts)
+            due = self.batch_s <= 0
+        if due:
+            self.flush()
+        else:
+            self._wake()
+
+    def flush(self) -> None:
+        """Store the open vitals batch now."""
+        with self._batch_lock:
+            batch, self._batch = self._batch, []
+            if batch:
+                self.enqueue([Outgoing(self.topic("vitals"), {"readings": batch}, "vitals")])
+
+    def publish_alerts(
+        self, events: Sequence[AlertEvent], active: Sequence[Mapping[str, Any]] | None
+    ) -> None:
+        """Alert events on ``alerts``, then (if given) the retained ``alerts/active``.
+
+        Pass ``active=book.active()`` whenever ``events`` is not empty (and once after
+        a restart, with no events, so the full list is published again).
+        """
+        items = [Outgoing(self.topic("alerts"), {"alert": e.to_dict()}, "alert") for e in events]
+        if active is not None:
+            items.append(
+                Outgoing(
+                    self.topic("alerts/active"),
+                    {"alerts": [dict(a) for a in active]},
+                    "alert",
+                    retain=True,
+                )
+            )
+        if items:
+            self.enqueue(items)
+
+    def publish_dose_check(self, dose_check: Mapping[str, Any] | Any) -> None:
+        """The latest pre-dose check, retained (a dict or an object with ``to_dict()``)."""
+        body = {"dose_check": _as_dict(dose_check)}
+        self.enqueue([Outgoing(self.topic("dose-check"), body, "alert", retain=True)])
+
+    def publish_trends(self, summary: Mapping[str, Any] | Any) -> None:
+        self.enqueue([Outgoing(self.topic("trends"), {"trends": _as_dict(summary)}, "trends")])
+
+    def set_devices(self, devices: Sequence[Mapping[str, Any]]) -> None:
+        """Device list for ``status`` (``[{"id": ..., "state": "online"}, ...]``); republished."""
+        self._devices = [dict(d) for d in devices]
+        self.publish_status()
+
+    def publish_status(self) -> None:
+        """Republish the retained ``online`` status (e.g. after device changes)."""
+        client = self._client
+        if client is not None and self.connected:
+            client.publish(self.topic("status"), self._status_payload("online"), 1, True)
+
+    # -- status ------------------------------------------------------------------------
+
+    def status(self, state: str = "online") -> dict[str, Any]:
+        return {
+            "state": state,
+            "boot_id": self.boot_id,
+            "boot_count": getattr(self, "_boot_count", 0),
+            "version": self.version,
+            "devices": list(self._devices),
+            "outbox_depth": self.outbox.depth(),
+            "drops": self.outbox.drops(),
+            "rejected": self.rejected,
+        }
+
+    def _status_payload(self, state: str, **extra: Any) -> bytes:
+        body = {
+            "msg_id": str(uuid.uuid4()),
+            "seq": self.outbox.allocate_seq(),
+            "time": iso_time(self.clock.now()),
+            **self.status(state),
+            **extra,
+        }
+        return _dumps(body)
+
+    def _set_will(self) -> None:
+        assert self._client is not None
+        body = {
+            "msg_id": str(uuid.uuid4()),
+            "seq": self.outbox.last_seq,
+            "time": iso_time(self.clock.now()),
+            "state": "offline",
+            "boot_id": self.boot_id,
+            "version": self.version,
+            "reason": "connection lost",
+            "will": True,
+        }
+        self._client.will_set(self.topic("status"), _dumps(body), qos=1, retain=True)
+
+    # -- paho callbacks (network thread) ---------------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("broker refused the connection: %s", reason_code)
+            return
+        self.connects += 1
+        self._connected.set()
+        log.info("connected to the broker (connect #%d)", self.connects)
+        client.publish(self.topic("status"), self._status_payload("online"), 1, True)
+        client.subscribe(self.topic("cmd/+"), qos=1)
+        self._wake()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        if any(rc.is_failure for rc in reason_codes):
+            log.error(
+                "broker refused the subscription to %s: %s", self.topic("cmd/+"), reason_codes
+            )
+        self._subscribed.set()
+        self._wake()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connected.clear()
+        self._subscribed.clear()
+        if not self._stopping:
+            log.warning("disconnected from the broker (%s); will reconnect", reason_code)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._ack_lock:
+            self._acks.append((mid, bool(reason_code.is_failure)))
+        self._wake()
+
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+        response_topic = correlation = None
+        props = getattr(msg, "properties", None)
+        if props is not None:
+            response_topic = getattr(props, "ResponseTopic", None)
+            correlation = getattr(props, "CorrelationData", None)
+        self._inbound.append(
+            _Inbound(msg.topic, bytes(msg.payload), bool(msg.retain), response_topic, correlation)
+        )
+        self._wake()
+
+    # -- the pump (publisher thread) -------------------------------------------------
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._work = True
+            self._cond.notify_all()
+
+    def _pump(self) -> None:
+        while True:
+            wait = self._wait_time()
+            with self._cond:
+                if self._stopping:
+                    return
+                if not self._work:
+                    self._cond.wait(wait)
+                self._work = False
+            try:
+                self._settle_acks()
+                while self._inbound:
+                    self._handle_command(self._inbound.popleft())
+                self._flush_if_due()
+                self._fill_window()
+            except Exception:
+                log.exception("publisher pump error (continuing)")
+                time.sleep(0.1)
+
+    def _wait_time(self) -> float:
+        with self._batch_lock:
+            if self._batch and self.batch_s > 0:
+                left = self._batch_started + self.batch_s - self.clock.monotonic()
+                return max(0.0, min(left, 0.5))
+        return 0.5
+
+    def _flush_if_due(self) -> None:
+        with self._batch_lock:
+            due = self._batch and self.clock.monotonic() - self._batch_started >= self.batch_s
+        if due:
+            self.flush()
+
+    def _settle_acks(self) -> None:
+        with self._ack_lock:
+            acks, self._acks = self._acks, []
+        done = []
+        for mid, failed in acks:
+            seq = self._inflight.pop(mid, None)
+            if seq is None:
+                continue  # the status message, published outside the outbox
+            if failed:
+                self.rejected += 1
+                log.error("broker refused message seq %d (not retried)", seq)
+            done.append(seq)
+        if done:
+            self.outbox.delete(done)
+            self._wake()
+
+    def _fill_window(self) -> None:
+        client = self._client
+        if client is None:
+            return
+        room = self.window - len(self._inflight)
+        if room <= 0 or not self._subscribed.is_set():
+            return
+        for m in self.outbox.pending(self._cursor, room):
+            if not self._subscribed.is_set():
+                break
+            props = None
+            if m.correlation is not None and client.protocol == mqtt.MQTTv5:
+                props = Properties(PacketTypes.PUBLISH)
+                props.CorrelationData = m.correlation
+            info = client.publish(m.topic, m.payload, m.qos, m.retain, props)
+            self._inflight[info.mid] = m.seq
+            self._cursor = m.seq
+
+    # -- commands ----------------------------------------------------------------------
+
+    def _handle_command(self, msg: _Inbound) -> None:
+        name = msg.topic.rsplit("/", 1)[-1]
+        request_id = None
+        reply: dict[str, Any]
+        try:
+            cmd = parse_command(msg.topic, msg.payload, topic_root=self.root, retained=msg.retain)
+            request_id = cmd.request_id
+            if request_id is not None and request_id in self._replies:
+                reply = self._replies[request_id]  # a QoS 1 duplicate: answer, do not redo
+            else:
+                if self.on_command is None:
+                    raise CommandError("not_supported", "this agent takes no commands")
+                result = self.on_command(cmd)
+                reply = {"ok": True, "result": dict(result or {})}
+        except CommandError as e:
+            log.warning("refused command on %s: %s: %s", msg.topic, e.code, e.message)
+            reply = {"ok": False, "error": {"code": e.code, "message": e.message}}
+        except UnknownAlert as e:
+            reply = {"ok": False, "error": {"code": "unknown_alert", "message": str(e)}}
+        except ValueError as e:
+            reply = {"ok": False, "error": {"code": "refused", "message": str(e)}}
+        except Exception as e:
+            log.exception("command handler failed on %s", msg.topic)
+            reply = {"ok": False, "error": {"code": "internal", "message": type(e).__name__}}
+        if request_id is not None:
+            self._replies[request_id] = reply
+            while len(self._replies) > 256:
+                self._replies.popitem(last=False)
+        body = {"command": name, **({"request_id": request_id} if request_id else {}), **reply}
+        topic = msg.response_topic or f"{msg.topic}/reply"
+        self.enqueue([Outgoing(topic, body, "reply", correlation=msg.correlation)])
+
+
+def _as_dict(obj: Mapping[str, Any] | Any) -> dict[str, Any]:
+    return dict(obj.to_dict()) if hasattr(obj, "to_dict") else dict(obj)
+
+
+def _dumps(body: Mapping[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(body, separators=(",", ":")).encode()
