@@ -14,6 +14,7 @@ supports a decision, it never makes one.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import os
@@ -21,8 +22,9 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,7 +65,8 @@ def setting(
         "pattern": pattern,
     }
     if isinstance(default, list | dict):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+        factory: Callable[[], Any] = partial(copy.copy, default)
+        return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -501,7 +504,7 @@ def config_from_dict(
         raw_devices = data.get("devices", [])
         if not isinstance(raw_devices, list):
             raise ConfigError("devices", "must be an array of tables ([[devices]])")
-        devices = []
+        devices: list[DeviceConfig] = []
         drivers = set(known_drivers) if known_drivers is not None else None
         for i, raw in enumerate(raw_devices):
             dev = _build(DeviceConfig, raw, f"devices[{i}]")

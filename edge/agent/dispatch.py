@@ -33,7 +33,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.clock import Clock, SystemClock
 from edge.config import Config
@@ -42,6 +42,9 @@ from edge.messaging.commands import Command, CommandError
 from edge.messaging.outbox import Outbox
 from edge.messaging.publisher import Publisher
 from edge.vocabulary import Alert, Reading
+
+if TYPE_CHECKING:
+    from edge.core.outputs import Output
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +111,14 @@ class Dispatcher:
             self._publish(events)
         return events
 
-    def output(self, obj: Any) -> None:
+    def output(self, obj: Reading | Output | Mapping[str, Any]) -> None:
         """One output of the core: a Reading, an Alert, a DoseCheck or a TrendSummary."""
         if isinstance(obj, Reading):
             self.readings([obj])
         elif isinstance(obj, Alert):
             self.alert(obj)
         else:
-            d = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+            d = dict(obj) if isinstance(obj, Mapping) else obj.to_dict()
             if "dose" in str(d.get("type", "")).lower():
                 self.publisher.publish_dose_check(d)
             else:
@@ -158,7 +161,7 @@ class PublishResult:
 
 def publish_outputs(
     config: Config,
-    outputs: Iterable[Any],
+    outputs: Iterable[Reading | Output | Mapping[str, Any]],
     *,
     timeout: float = 60.0,
     clock: Clock | None = None,

@@ -44,7 +44,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.agent.sdnotify import Notifier, Watchdog
 from edge.clock import Clock, SystemClock
@@ -60,6 +60,15 @@ from edge.vocabulary import (
     iso_time,
     parse_time,
 )
+
+if TYPE_CHECKING:  # imported lazily at run time: `capleak --help` stays fast
+    from drivers.transport import DeviceLink, DeviceStatus
+    from edge.agent.dispatch import Dispatcher
+    from edge.core import Core, Output
+    from edge.messaging.alerts import AlertEvent
+    from edge.messaging.commands import Command
+    from edge.messaging.outbox import Outbox
+    from edge.messaging.publisher import Publisher
 
 log = logging.getLogger("capleak.runtime")
 
@@ -114,11 +123,12 @@ class Runtime:
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(QUEUE_MAX)
         self._stop = threading.Event()
         self._stop_reason = ""
-        self._links: list[Any] = []
-        self.outbox: Any = None
-        self.publisher: Any = None
-        self.dispatch: Any = None
-        self.core: Any = None
+        self._links: list[DeviceLink] = []
+        # set by _open(); None before the runtime is opened and after a failed open
+        self.outbox: Outbox | None = None
+        self.publisher: Publisher | None = None
+        self.dispatch: Dispatcher | None = None
+        self.core: Core | None = None
         self._offline_raised: dict[str, bool] = {}
         self._next_tick = 0.0
         self._next_trends = 0.0
@@ -216,6 +226,7 @@ class Runtime:
             on_command=self._command_arrived,
             devices=self._device_list(),
         )
+        assert self.dispatch is not None
         if len(self.dispatch.book):
             log.info("restored %d active alert(s) from the outbox", len(self.dispatch.book))
         self.dispatch.start()  # republishes the active list after a restart
@@ -264,7 +275,7 @@ class Runtime:
         addr = parse_broker_url(self.config.broker.url)
         if not _tcp_reachable(addr.host, addr.port):
             log.warning("broker %s not reachable: buffering in the outbox, retrying", addr)
-        elif not self.publisher.wait_connected(BROKER_WAIT_S):
+        elif self.publisher is not None and not self.publisher.wait_connected(BROKER_WAIT_S):
             log.warning("broker %s did not accept the connection yet: retrying", addr)
         deadline = time.monotonic() + DEVICE_WAIT_S
         while time.monotonic() < deadline and not self._stop.is_set():
@@ -297,10 +308,10 @@ class Runtime:
             if self.counters.dropped in (1, 100) or self.counters.dropped % 10_000 == 0:
                 log.warning("processing queue full: %d readings dropped", self.counters.dropped)
 
-    def _status_arrived(self, status: Any) -> None:
+    def _status_arrived(self, status: DeviceStatus) -> None:
         self._queue.put(("status", status))
 
-    def _command_arrived(self, command: Any) -> Mapping[str, Any] | None:
+    def _command_arrived(self, command: Command) -> Mapping[str, Any] | None:
         """Called on the publisher's thread: hand over to the processing loop, wait."""
         done: Future[Mapping[str, Any] | None] = Future()
         try:
@@ -336,10 +347,11 @@ class Runtime:
 
     def _process_reading(self, reading: Reading) -> None:
         self.counters.readings += 1
+        assert self.dispatch is not None and self.core is not None
         self.dispatch.readings((reading,))
         self._handle_outputs(self.core.update(reading))
 
-    def _process_status(self, status: Any) -> None:
+    def _process_status(self, status: DeviceStatus) -> None:
         device = status.device_id
         online = status.online
         was = self.counters.device_online.get(device)
@@ -355,12 +367,14 @@ class Runtime:
             if not self._offline_raised.get(device):
                 self._offline_raised[device] = True
                 self._handle_outputs([device_alert(device, Phase.START, t, reason or "offline")])
-        self.publisher.set_devices(self._device_list())
+        if self.publisher is not None:
+            self.publisher.set_devices(self._device_list())
         self.notifier.status(self._status_line())  # `systemctl status` shows it
 
-    def _process_command(self, command: Any, done: Future[Any]) -> None:
+    def _process_command(self, command: Command, done: Future[Any]) -> None:
         if done.done():  # the publisher gave up waiting
             return
+        assert self.core is not None
         self.counters.commands += 1
         try:
             result, outputs = core_command(command, self.core, self.clock.now())
@@ -371,6 +385,7 @@ class Runtime:
         done.set_result(result)
 
     def _process_time(self, now: float) -> None:
+        assert self.dispatch is not None and self.core is not None
         if now >= self._next_tick:
             self._next_tick = now + TICK_S
             self._handle_outputs(self.core.tick(now))
@@ -379,7 +394,8 @@ class Runtime:
             self._next_trends = now + self.config.publish.trends_interval_s
             self.dispatch.output(self.core.trends(now))
 
-    def _handle_outputs(self, outputs: Iterable[Any]) -> None:
+    def _handle_outputs(self, outputs: Iterable[Output]) -> None:
+        assert self.dispatch is not None
         for out in outputs or ():
             self.counters.outputs += 1
             if isinstance(out, Alert):
@@ -387,7 +403,7 @@ class Runtime:
             else:
                 self.dispatch.output(out)  # DoseCheck -> dose-check, TrendSummary -> trends
 
-    def _log_events(self, events: list[Any]) -> None:
+    def _log_events(self, events: list[AlertEvent]) -> None:
         self.counters.alert_events += len(events)
         for e in events:
             log.info(
@@ -460,7 +476,7 @@ def device_alert(device: str, phase: Phase, time: float, reason: str) -> Alert:
     )
 
 
-def core_command(command: Any, core: Any, now: float) -> tuple[dict[str, Any], list[Any]]:
+def core_command(command: Command, core: Core, now: float) -> tuple[dict[str, Any], list[Output]]:
     """Apply an operator's ``dose`` or ``baseline`` command to the core.
 
     ``command`` is an :class:`edge.messaging.commands.Command`.
@@ -492,7 +508,7 @@ def _tcp_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def _link_tried(link: Any) -> bool:
+def _link_tried(link: DeviceLink) -> bool:
     """The link has opened its port and heard from the device, or failed trying."""
     return link.online is not None or link.reconnects > 0 or link.bytes_in > 0
 

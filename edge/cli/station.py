@@ -39,7 +39,7 @@ _ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 
 
 def _broker_args(p: argparse.ArgumentParser, sub: bool = False) -> None:
-    d = {"default": argparse.SUPPRESS} if sub else {}
+    d: dict[str, Any] = {"default": argparse.SUPPRESS} if sub else {}
     p.add_argument("--broker", help="mqtt://HOST[:PORT], mqtts://... or ws://...", **d)
     p.add_argument("--protocol", choices=("5", "3.1.1"), help="MQTT version (default 5)", **d)
     p.add_argument("--ca-file", help="CA bundle that signs the broker certificate", **d)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import ssl
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
@@ -34,7 +35,7 @@ class BrokerAddress:
         return self.scheme in ("mqtts", "wss")
 
     @property
-    def transport(self) -> str:
+    def transport(self) -> Literal["tcp", "websockets"]:
         return "websockets" if self.scheme in ("ws", "wss") else "tcp"
 
     def __str__(self) -> str:

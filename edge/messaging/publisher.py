@@ -65,7 +65,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -83,6 +83,15 @@ from edge.vocabulary import Reading, iso_time
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[Command], Mapping[str, Any] | None]
+
+
+class SupportsToDict(Protocol):
+    """A payload object such as the core's ``DoseCheck``; messaging never imports the core."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+Payload = Mapping[str, Any] | SupportsToDict
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +167,8 @@ class Publisher:
         client, addr = new_client(self.config.broker, self.client_id, clean_start=True)
         self._client = client
         client.max_inflight_messages_set(self.window)
-        client.reconnect_delay_set(*self.reconnect_delay)
+        # paho annotates the delays as int but does float arithmetic with them
+        client.reconnect_delay_set(*self.reconnect_delay)  # type: ignore[arg-type]
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -285,12 +295,12 @@ class Publisher:
         if items:
             self.enqueue(items)
 
-    def publish_dose_check(self, dose_check: Mapping[str, Any] | Any) -> None:
+    def publish_dose_check(self, dose_check: Payload) -> None:
         """The latest pre-dose check, retained (a dict or an object with ``to_dict()``)."""
         body = {"dose_check": _as_dict(dose_check)}
         self.enqueue([Outgoing(self.topic("dose-check"), body, "alert", retain=True)])
 
-    def publish_trends(self, summary: Mapping[str, Any] | Any) -> None:
+    def publish_trends(self, summary: Payload) -> None:
         self.enqueue([Outgoing(self.topic("trends"), {"trends": _as_dict(summary)}, "trends")])
 
     def set_devices(self, devices: Sequence[Mapping[str, Any]]) -> None:
@@ -493,8 +503,10 @@ class Publisher:
         self.enqueue([Outgoing(topic, body, "reply", correlation=msg.correlation)])
 
 
-def _as_dict(obj: Mapping[str, Any] | Any) -> dict[str, Any]:
-    return dict(obj.to_dict()) if hasattr(obj, "to_dict") else dict(obj)
+def _as_dict(obj: Payload) -> dict[str, Any]:
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    return dict(obj.to_dict())
 
 
 def _dumps(body: Mapping[str, Any]) -> bytes:

@@ -110,7 +110,7 @@ def _ranges(first: int, last: int, skip: set[int]) -> list[tuple[int, int]]:
 
 
 def _alert_order(a: dict[str, Any]) -> tuple[int, str]:
-    return (_PRIORITY_ORDER.get(a.get("priority"), 9), str(a.get("since", "")))
+    return (_PRIORITY_ORDER.get(str(a.get("priority")), 9), str(a.get("since", "")))
 
 
 class Station:
