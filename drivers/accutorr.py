@@ -25,6 +25,11 @@ Decoding:
 - A line that is not ``P:`` plus nine comma-separated fields, or a field that
   is neither a number nor dashes, is rejected whole (``malformed``).
 
+Simulator (:class:`AccutorrModel`): answers each ``P`` poll; a scenario
+``sbp`` reading is a new NIBP measurement, and the minutes field counts from
+its time. SaO2/PR are ``--`` unless the model option ``spo2`` is set
+(``--option spo2=1``).
+
 Assumptions:
 - 9600 8N1 (the manual's default for the host port; configurable per device).
 - The meaning of the three status fields is not public here: they are checked
@@ -43,6 +48,7 @@ from typing import Any
 
 from drivers.base import DriverSpec
 from drivers.framing import LineFramer
+from drivers.model import Model, VitalState, round_half_up
 from edge.vocabulary import Reading
 
 POLL = b"P\r"
@@ -92,11 +98,13 @@ def parse_answer(line: bytes) -> AccutorrAnswer | None:
     parts = text[2:].split(",")
     if len(parts) != 9:
         return None
-    vals = [_field(p, r) for p, r in zip(parts, _RANGES, strict=True)]
-    if any(v == "bad" for v in vals):
+    fields = [_field(p, r) for p, r in zip(parts, _RANGES, strict=True)]
+    vals = [v for v in fields if not isinstance(v, str)]
+    if len(vals) != len(fields):  # a field was "bad"
         return None
-    status = tuple(0 if v is None else v for v in vals[5:8])
-    return AccutorrAnswer(*vals[:5], minutes=vals[8], status=status)  # type: ignore[arg-type]
+    s1, s2, s3 = (0 if v is None else v for v in vals[5:8])
+    spo2, pulse, sbp, mean, dbp = vals[:5]
+    return AccutorrAnswer(spo2, pulse, sbp, mean, dbp, minutes=vals[8], status=(s1, s2, s3))
 
 
 class AccutorrDecoder:
@@ -170,11 +178,46 @@ def encode(answer: AccutorrAnswer) -> bytes:
     ).encode("ascii")
 
 
+class AccutorrModel(Model):
+    """An Accutorr answering ``P`` polls with the last NIBP measurement of the scenario."""
+
+    signals = frozenset({"sbp", "map", "dbp", "spo2", "pulse"})
+
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
+        super().__init__(options)
+        self.with_spo2 = self.options.get("spo2", "0") not in ("0", "false", "no", "")
+        self.nibp: tuple[float, int | None, int | None, int | None] | None = None
+
+    def on_reading(self, state: VitalState, r: Reading, t: float) -> list[bytes]:
+        if r.signal in ("sbp", "map", "dbp") and not state.sensor_off and r.time is not None:
+            old = self.nibp if self.nibp is not None and self.nibp[0] == r.time else None
+            vals: list[int | None] = list(old[1:]) if old else [None, None, None]
+            vals[("sbp", "map", "dbp").index(r.signal)] = round_half_up(r.value)
+            self.nibp = (r.time, vals[0], vals[1], vals[2])
+        return []
+
+    def answer(self, request: bytes, state: VitalState, t: float) -> list[bytes]:
+        if not request.strip().upper().startswith(b"P"):
+            return []
+        spo2 = round_half_up(state.get("spo2")) if self.with_spo2 else None
+        pulse = round_half_up(state.get("pulse")) if self.with_spo2 else None
+        if self.nibp is None:
+            a = AccutorrAnswer(spo2, pulse, None, None, None, None, (0, 0, 0))
+        else:
+            when, sbp, mean, dbp = self.nibp
+            minutes = max(0, int((t - when) // 60))
+            a = AccutorrAnswer(spo2, pulse, sbp, mean, dbp, min(minutes, 9999))
+        return [encode(a)]
+
+
 DRIVER = DriverSpec(
     name="accutorr",
     description="Datascope Accutorr-style NIBP poll (P<CR>): sbp/map/dbp once per "
     "measurement, SpO2/pulse when fitted; 9600 8N1",
     decoder=lambda source, options: AccutorrDecoder(source, options),
+    signals=("sbp", "map", "dbp", "spo2", "pulse"),
+    sample_frame=b"P:--,85,120, 45, 80,000,010,000, 5\r",  # the manual's example answer
+    model=AccutorrModel,
     baudrate=9600,
     poll_command=POLL,
     poll_interval_s=10.0,

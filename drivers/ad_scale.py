@@ -25,6 +25,9 @@ Decoding:
 - Anything else (an unknown header, a unit that is not g/kg/lb, a value that is
   not a number) is rejected whole (``malformed``).
 
+Simulator (:class:`AdScaleModel`): prints one line per scenario ``weight``
+reading (``US`` when it carries ``unstable``).
+
 Assumptions:
 - 2400 8E1 is a common factory default on A&D balances, 9600 8N1 on others:
   the driver default is 9600 8N1; set ``baudrate``/``parity`` per device.
@@ -44,6 +47,7 @@ from typing import Any
 
 from drivers.base import DriverSpec
 from drivers.framing import LineDecoder
+from drivers.model import Model, VitalState
 from edge.vocabulary import Flag, Reading
 
 _LINE = re.compile(r"^(ST|US|OL|QT),(?:([A-Z ]{2}),)?([+-][ 0-9.E+-]*?)\s*([A-Za-z]{0,3})$")
@@ -122,10 +126,27 @@ def encode(line: ScaleLine) -> bytes:
     return f"{head},{kind}{sign}{text}{line.unit:>3s}\r\n".encode("ascii")
 
 
+class AdScaleModel(Model):
+    """An A&D scale printing each weighing of the scenario, in kg with two decimals."""
+
+    signals = frozenset({"weight"})
+
+    def on_reading(self, state: VitalState, r: Reading, t: float) -> list[bytes]:
+        if r.signal != "weight" or state.sensor_off:
+            return []
+        line = ScaleLine(
+            round(r.value, 2), stable=Flag.UNSTABLE not in r.flags, unit="kg", decimals=2
+        )
+        return [encode(line)]
+
+
 DRIVER = DriverSpec(
     name="ad-scale",
     description="A&D scales, standard format (ST/US/OL/QT, g/kg/lb -> kg), 9600 8N1",
     decoder=lambda source, options: AdScaleDecoder(source, options),
+    signals=("weight",),
+    sample_frame=b"ST,GS,+  4.876kg\r\n",  # an example line above
+    model=AdScaleModel,
     baudrate=9600,
     max_quiet_s=None,
 )

@@ -1,4 +1,7 @@
-"""What every driver provides: a decoder factory, an encoder and serial defaults."""
+"""What every driver provides: a decoder factory, its signals, a sample frame, a simulator
+model and serial defaults (:class:`DriverSpec`); and the clock the transport and the
+simulator run on (:class:`Clock`), defined here so drivers need nothing of ``edge`` but the
+vocabulary (``shared/docs/style.md``, dependency direction)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from edge.vocabulary import Reading
+from drivers.model import ModelFactory
+from edge.vocabulary import SIGNALS, Reading
+
+
+class Clock(Protocol):
+    """The time source the transport and the simulator engine take.
+
+    Structural: :class:`edge.clock.SystemClock`, ``ScaledClock``,
+    ``SharedScaledClock`` and ``ManualClock`` all satisfy it. A clock may also
+    have a ``speed`` attribute (simulated seconds per real second), which the
+    transport and the simulator read with ``getattr`` to scale their waits.
+    """
+
+    def now(self) -> float:
+        """UTC epoch seconds."""
+        ...
+
+    def monotonic(self) -> float:
+        """A monotonic reading in this clock's seconds (poll schedules)."""
+        ...
 
 
 class Decoder(Protocol):
@@ -63,12 +85,24 @@ class Session(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class DriverSpec:
-    """A registry entry: how to talk to one kind of device."""
+    """A registry entry: how to talk to one kind of device.
+
+    ``signals``, ``sample_frame`` and ``model`` are what the generic driver
+    tests run on (``tests/drivers/test_fuzz.py``, ``test_model.py``), so a new
+    driver is tested by declaring them.
+    """
 
     name: str
     description: str
     #: ``decoder(source, options)`` builds a fresh decoder; ``source`` is the device id.
     decoder: Callable[[str, Mapping[str, Any]], Decoder]
+    #: Every signal (``edge.vocabulary.SIGNALS``) the decoder can emit.
+    signals: tuple[str, ...]
+    #: One frame in the real format, from the module's protocol notes, that decodes
+    #: to at least one reading (for a polled device: one answer).
+    sample_frame: bytes
+    #: ``model(options)`` builds the device's simulator model (:mod:`drivers.model`).
+    model: ModelFactory
     baudrate: int = 9600
     bytesize: int = 8
     parity: str = "N"
@@ -86,3 +120,8 @@ class DriverSpec:
     #: links drive the session instead of ``poll_command``; ``decoder`` stays
     #: the passive decoder for captured streams (``capleak decode``).
     session: Callable[[str, Mapping[str, Any]], Session] | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.signals) - set(SIGNALS)
+        if unknown or not self.signals:
+            raise ValueError(f"driver {self.name}: signals must be known, got {self.signals}")

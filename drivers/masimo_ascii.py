@@ -21,6 +21,10 @@ Example frames (as published)::
 
 Emitted signals: ``spo2`` (%), ``pulse`` (/min) from ``BPM``, ``pi`` (%) from ``PI``.
 
+Simulator (:class:`MasimoModel`): one line per second with the latest SpO2,
+pulse and PI (dashes for signals the scenario does not have); flags become EXC
+bits.
+
 Assumptions:
 - The monitor's clock is taken as UTC unless the option ``utc_offset_h`` says
   otherwise (set the monitor to UTC, or configure its offset). The frame time
@@ -43,6 +47,7 @@ Assumptions:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,6 +56,7 @@ from typing import Any
 
 from drivers.base import DriverSpec
 from drivers.framing import LineDecoder
+from drivers.model import Model, VitalState, round_half_up
 from edge.vocabulary import Flag, Reading
 
 #: EXC bit -> flag (bits from MD PnP ``poxrad_discrete.h``, protocols.md).
@@ -187,10 +193,45 @@ def encode(sample: MasimoSample, serial_number: str = "0000093112") -> bytes:
     ).encode("ascii")
 
 
+#: flag -> the EXC bit the simulator sets for it (inverse of :data:`EXC_FLAGS`)
+_EXC_OF_FLAG: Mapping[str, int] = {
+    Flag.NO_SENSOR: 0x000001,
+    Flag.LOW_PERFUSION: 0x000004,
+    Flag.SEARCHING: 0x000008,
+    Flag.ARTIFACT: 0x000010,
+    Flag.SENSOR_OFF: 0x000020,
+    Flag.LOW_QUALITY: 0x000400,
+}
+
+
+class MasimoModel(Model):
+    """A Radical-7: one ASCII 1 line per second with the latest SpO2, pulse and PI."""
+
+    period_s = 1.0
+    signals = frozenset({"spo2", "pulse", "pi"})
+
+    def emit(self, state: VitalState, t: float) -> list[bytes]:
+        exc = 0x000800
+        for flag in state.all_flags("spo2", "pulse", "pi"):
+            exc |= _EXC_OF_FLAG.get(flag, 0)
+        pi = state.get("pi")
+        sample = MasimoSample(
+            time=math.floor(t),
+            spo2=round_half_up(state.get("spo2")),
+            pulse=round_half_up(state.get("pulse")),
+            pi=None if pi is None else round(min(max(pi, 0.0), 30.0), 2),
+            exc=exc,
+        )
+        return [encode(sample)]
+
+
 DRIVER = DriverSpec(
     name="masimo-ascii",
     description="Masimo Radical-7/Rad-97/Root ASCII 1 (SpO2, pulse, PI), 9600 8N1, 1 line/s",
     decoder=lambda source, options: MasimoDecoder(source, options),
+    signals=("spo2", "pulse", "pi"),
+    sample_frame=b"09/15/10 15:10:29 SPO2=097% BPM=064 PI=11.82% ALARM=20 EXC=800\r\n",
+    model=MasimoModel,
     baudrate=9600,
     max_quiet_s=5.0,
 )

@@ -20,6 +20,9 @@ Decoding:
 - ``S I``/``S +``/``S -`` and ``E*`` answers are valid and yield no reading
   (counted in ``ignored``). Anything else is ``malformed``.
 
+Simulator (:class:`MtSicsModel`): answers each ``S``/``SI`` poll with the
+latest weight (``S I`` before the first one or while the sensor is off).
+
 Assumptions:
 - 9600 8N1 (MT-SICS factory default on most balances; configurable).
 - The driver polls ``S`` every 5 s by default. ``S`` waits for a stable weight
@@ -38,6 +41,7 @@ from typing import Any
 from drivers.ad_scale import TO_KG
 from drivers.base import DriverSpec
 from drivers.framing import LineDecoder
+from drivers.model import Model, VitalState
 from edge.vocabulary import Flag, Reading
 
 POLL = b"S\r\n"
@@ -102,10 +106,29 @@ def encode(answer: SicsAnswer) -> bytes:
     return f"S {answer.status} {value:>10.{answer.decimals}f} {answer.unit}\r\n".encode("ascii")
 
 
+class MtSicsModel(Model):
+    """A Mettler Toledo balance answering ``S``/``SI`` with the scenario's latest weight."""
+
+    signals = frozenset({"weight"})
+
+    def answer(self, request: bytes, state: VitalState, t: float) -> list[bytes]:
+        cmd = request.strip().upper()
+        if cmd not in (b"S", b"SI"):
+            return [b"ES\r\n"] if cmd else []
+        weight = state.get("weight")
+        if weight is None:
+            return [encode(SicsAnswer("I"))]
+        status = "D" if Flag.UNSTABLE in state.flags.get("weight", ()) else "S"
+        return [encode(SicsAnswer(status, round(weight, 2)))]
+
+
 DRIVER = DriverSpec(
     name="mt-sics",
     description="Mettler Toledo MT-SICS stable-weight poll (S<CR><LF>), 9600 8N1",
     decoder=lambda source, options: MtSicsDecoder(source, options),
+    signals=("weight",),
+    sample_frame=b"S S      72.45 kg\r\n",  # the stable-weight answer above
+    model=MtSicsModel,
     baudrate=9600,
     poll_command=POLL,
     poll_interval_s=5.0,

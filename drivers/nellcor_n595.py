@@ -35,6 +35,9 @@ Decoding:
   status code, is rejected whole (``malformed``). Garbage glued in front of
   a time stamp is skipped.
 
+Simulator (:class:`NellcorModel`): a data line every 2 s, headings every 25
+lines; flags become status codes (SD, SO, MO, PS).
+
 Assumptions:
 - Two-digit years are 2000-2099.
 - SpO2 0-100 and BPM 0-400 are plausible; other numbers are malformed.
@@ -42,6 +45,7 @@ Assumptions:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -50,6 +54,7 @@ from typing import Any
 
 from drivers.base import DriverSpec
 from drivers.framing import LineDecoder
+from drivers.model import Model, VitalState, clamp, round_half_up
 from edge.vocabulary import Flag, Reading
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
@@ -182,10 +187,37 @@ def status_for(flags: Iterable[str]) -> tuple[str, ...]:
     return tuple(codes)
 
 
+class NellcorModel(Model):
+    """An N-595: a data line every 2 s, the headings every 25 lines."""
+
+    period_s = 2.0
+    signals = frozenset({"spo2", "pulse"})
+
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
+        super().__init__(options)
+        self._lines = 0
+
+    def emit(self, state: VitalState, t: float) -> list[bytes]:
+        out = [encode_heading()] if self._lines % 25 == 0 else []
+        self._lines += 1
+        spo2 = round_half_up(state.get("spo2"))
+        line = NellcorLine(
+            time=math.floor(t),
+            spo2=clamp(spo2, 0, 100),
+            pulse=clamp(round_half_up(state.get("pulse")), 0, 400),
+            pa=None if spo2 is None else 120,
+            status=status_for(state.all_flags("spo2", "pulse")),
+        )
+        return [*out, encode(line)]
+
+
 DRIVER = DriverSpec(
     name="nellcor-n595",
     description="Nellcor N-595 / NPB-295 ASCII trend lines (SpO2, pulse), 9600 8N1, every 2 s",
     decoder=lambda source, options: NellcorDecoder(source, options),
+    signals=("spo2", "pulse"),
+    sample_frame=b"07-Apr-05 10:47:22     98     72  210\r\n",
+    model=NellcorModel,
     baudrate=9600,
     max_quiet_s=5.0,  # OpenICE: 2.2 s; lines come every 2 s, so allow two missed lines
 )

@@ -24,6 +24,8 @@ Decoding:
   ``artifact`` (bad pulse). ``time=now`` (the format has no time).
 - SpO2 above 100 (other than 127) is malformed.
 
+Simulator (:class:`NoninDf1Model`): one frame per second.
+
 Assumption: there is no checksum, so a bit flip inside a data byte cannot be
 detected (only bit 7 flips are). Prefer format #2 or #7 where the device offers it.
 """
@@ -35,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from drivers.base import DriverSpec
+from drivers.model import Model, VitalState, clamp, round_half_up
 from drivers.nonin_df2 import HR_MISSING, SPO2_MISSING, NoninSample
 from edge.vocabulary import Flag, Reading
 
@@ -122,10 +125,28 @@ def encode(sample: NoninSample) -> bytes:
     return bytes((status, hr & 0x7F, spo2 & 0x7F))
 
 
+class NoninDf1Model(Model):
+    """A Nonin in format #1: one 3-byte frame per second."""
+
+    period_s = 1.0
+    signals = frozenset({"spo2", "pulse"})
+
+    def emit(self, state: VitalState, t: float) -> list[bytes]:
+        sample = NoninSample(
+            clamp(round_half_up(state.get("spo2")), 0, 100),
+            clamp(round_half_up(state.get("pulse")), 0, 400),
+            state.all_flags("spo2", "pulse"),
+        )
+        return [encode(sample)]
+
+
 DRIVER = DriverSpec(
     name="nonin-df1",
     description="Nonin data format #1 (SpO2, pulse), 9600 8N1, 3 bytes per second",
     decoder=lambda source, options: NoninDf1Decoder(source, options),
+    signals=("spo2", "pulse"),
+    sample_frame=bytes.fromhex("80 48 61"),  # the first example frame above
+    model=NoninDf1Model,
     baudrate=9600,
     max_quiet_s=3.0,  # OpenICE drops a silent Nonin after 3 s (protocols.md)
 )

@@ -42,6 +42,9 @@ STATUS bits over the packet's 25 frames: SNSD -> ``sensor_off``, ARTF ->
 (0x04 without 0x02) or yellow (both) -> ``low_perfusion``; green alone is good
 perfusion and adds nothing.
 
+Simulator (:class:`NoninModel`): 75 frames/s, one 25-frame packet per second
+with a sine pleth; :data:`SAMPLE_PACKET` is the example packet above in full.
+
 Assumptions:
 - DATA bit 7 is reserved and ignored (masked with 0x7F).
 - SpO2 above 100 or HR above 400 (other than the missing codes) is treated
@@ -50,12 +53,14 @@ Assumptions:
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from drivers.base import DriverSpec
+from drivers.model import Model, VitalState, clamp, round_half_up
 from edge.vocabulary import Flag, Reading
 
 FRAME_LEN = 5
@@ -230,10 +235,56 @@ def encode(sample: NoninSample) -> bytes:
     return b"".join(encode_frames(sample))
 
 
+class NoninModel(Model):
+    """A Nonin OEM III in format #2: one frame every 1/75 s, a packet per second.
+
+    Subclasses for other packet formats change the packet encoder ``_encode`` and
+    the pleth midpoint ``_mid`` (:class:`drivers.nonin_df7.NoninDf7Model`).
+    """
+
+    period_s = 1.0 / 75.0
+    signals = frozenset({"spo2", "pulse"})
+    _encode = staticmethod(encode_frames)
+    _mid = 128  # 8-bit pleth
+
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
+        super().__init__(options)
+        self._frames: list[bytes] = []
+
+    def emit(self, state: VitalState, t: float) -> list[bytes]:
+        if not self._frames:
+            flags = state.all_flags("spo2", "pulse") - {Flag.UNSTABLE, Flag.OVERLOAD}
+            sample = NoninSample(
+                clamp(round_half_up(state.get("spo2")), 0, 100),
+                clamp(round_half_up(state.get("pulse")), 0, 400),
+                frozenset(flags),
+            )
+            k = int(t * 75)
+            wave = [math.sin(2 * math.pi * (k + i) / 60) for i in range(25)]
+            mid = self._mid
+            self._frames = self._encode(sample, [int(mid * (1 + 0.4 * w)) for w in wave])
+        return [self._frames.pop(0)]
+
+    def bad_checksum(self, frame: bytes) -> bytes | None:
+        return frame[:-1] + bytes(((frame[-1] + 1) & 0xFF,))
+
+
+#: The example packet of the protocol notes in full: SpO2 97 %, HR 72, green perfusion.
+SAMPLE_PACKET = bytes.fromhex(
+    "01 83 32 00 b6  01 82 33 48 fe  01 82 34 61 18  01 82 35 00 b8  01 82 36 00 b9"
+    "01 82 37 00 ba  01 82 38 00 bb  01 82 39 00 bc  01 82 3a 61 1e  01 82 3b 61 1f"
+    "01 82 3c 61 20  01 82 3d 00 c0  01 82 3e 00 c1  01 82 3f 00 c2  01 82 40 00 c3"
+    "01 82 41 00 c4  01 82 42 00 c5  01 82 43 00 c6  01 82 44 00 c7  01 82 45 00 c8"
+    "01 82 46 00 c9  01 82 47 00 ca  01 82 48 00 cb  01 82 49 00 cc  01 82 4a 00 cd"
+)
+
 DRIVER = DriverSpec(
     name="nonin-df2",
     description="Nonin OEM III data format #2 (SpO2, pulse), 9600 8N1, 75 frames/s",
     decoder=lambda source, options: NoninDecoder(source, options),
+    signals=("spo2", "pulse"),
+    sample_frame=SAMPLE_PACKET,
+    model=NoninModel,
     baudrate=9600,
     max_quiet_s=3.0,  # OpenICE drops a silent Nonin after 3 s (protocols.md)
 )

@@ -22,6 +22,9 @@ Decoding is the format #2 decoder with the frame shape changed: a frame needs
 STATUS bit 7 and a good checksum; anything else slides one byte; a packet
 with a bad or missing frame yields nothing. Signals and flags as format #2.
 
+Simulator (:class:`NoninDf7Model`): as format #2, with 16-bit pleth.
+:data:`SAMPLE_PACKET` is the example packet above in full.
+
 Assumption: with no start byte, synchronisation rests on STATUS bit 7 and the
 checksum alone, so a random byte run passes as a frame about once in 512
 positions; the SYNC/25-frame packet structure then rejects it.
@@ -33,7 +36,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from drivers.base import DriverSpec
-from drivers.nonin_df2 import FRAMES_PER_PACKET, NoninDecoder, NoninSample, packet_frames
+from drivers.nonin_df2 import (
+    FRAMES_PER_PACKET,
+    NoninDecoder,
+    NoninModel,
+    NoninSample,
+    packet_frames,
+)
 
 
 class NoninDf7Decoder(NoninDecoder):
@@ -64,10 +73,29 @@ def encode(sample: NoninSample) -> bytes:
     return b"".join(encode_frames(sample))
 
 
+class NoninDf7Model(NoninModel):
+    """A Nonin OEM III in format #7: the format #2 model with 5-byte frames, 16-bit pleth."""
+
+    _encode = staticmethod(encode_frames)
+    _mid = 0x8000  # 16-bit pleth
+
+
+#: The example packet of the protocol notes in full: SpO2 97 %, HR 72, pleth 0x1234.
+SAMPLE_PACKET = bytes.fromhex(
+    "83 12 34 00 c9  82 12 34 48 10  82 12 34 61 29  82 12 34 00 c8  82 12 34 00 c8"
+    "82 12 34 00 c8  82 12 34 00 c8  82 12 34 00 c8  82 12 34 61 29  82 12 34 61 29"
+    "82 12 34 61 29  82 12 34 00 c8  82 12 34 00 c8  82 12 34 00 c8  82 12 34 00 c8"
+    "82 12 34 00 c8  82 12 34 00 c8  82 12 34 00 c8  82 12 34 00 c8  82 12 34 00 c8"
+    "82 12 34 00 c8  82 12 34 00 c8  82 12 34 00 c8  82 12 34 00 c8  82 12 34 00 c8"
+)
+
 DRIVER = DriverSpec(
     name="nonin-df7",
     description="Nonin OEM III data format #7/#13 (SpO2, pulse), 9600 8N1, 75 frames/s",
     decoder=lambda source, options: NoninDf7Decoder(source, options),
+    signals=("spo2", "pulse"),
+    sample_frame=SAMPLE_PACKET,
+    model=NoninDf7Model,
     baudrate=9600,
     max_quiet_s=3.0,
 )

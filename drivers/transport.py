@@ -6,18 +6,22 @@ on this API:
 
 .. code-block:: python
 
-    link = DeviceLink(device_config, get_driver(device_config.driver), clock,
+    settings = SerialSettings(device_id="spo2", port="/dev/ttyUSB0")
+    link = DeviceLink(settings, get_driver("masimo-ascii"), clock,
                       on_reading=queue.put, on_status=queue.put)
     link.start()          # its own daemon thread
     ...
     link.stop()           # returns within ~0.1 s (plus close), the port is closed
 
-- ``device``: :class:`edge.config.DeviceConfig`. ``port`` is any pyserial URL
+- ``settings``: :class:`SerialSettings`, defined here so the transport needs
+  nothing of the app (the agent builds them from its device configuration:
+  ``edge.config.serial_settings``). ``port`` is any pyserial URL
   (``/dev/ttyUSB0``, ``/dev/serial/by-id/...``, ``socket://host:port``,
   ``rfc2217://host:port``, ``loop://``). Serial settings (baudrate, bytesize,
-  parity, stopbits, xonxoff, rtscts) come from the config, else the driver's
-  defaults. ``device.options`` go to the driver's decoder.
-- ``on_reading(Reading)``: each decoded reading, with ``source = device.id``.
+  parity, stopbits, xonxoff, rtscts) come from ``settings``, else the driver's
+  defaults. ``settings.options`` go to the driver's decoder.
+- ``clock``: any :class:`drivers.base.Clock` (``edge.clock`` clocks fit).
+- ``on_reading(Reading)``: each decoded reading, with ``source = settings.device_id``.
   A reading whose frame has no time of its own is stamped ``clock.now()`` at
   receipt (the decoder is fed ``now=clock.now()``).
 - ``on_status(DeviceStatus)``: transitions only. ``online=True`` when data
@@ -38,9 +42,9 @@ Behaviour:
   (``loop://``, ``rfc2217://``) use pyserial's own blocking read with a
   0.2 s timeout (five wake-ups a second while idle). Never ``readline``.
 - Polled drivers (``spec.poll_command``): the command is written right after
-  opening and then every ``device.poll_interval_s`` (else the driver's
+  opening and then every ``settings.poll_interval_s`` (else the driver's
   ``poll_interval_s``) of *clock* time, so a sped-up demo clock polls faster.
-- The effective maximum quiet time is ``device.max_quiet_s``, else the
+- The effective maximum quiet time is ``settings.max_quiet_s``, else the
   driver's; for a polled device at least 2.5 poll intervals (in real seconds).
   ``None`` (a scale printing on demand): silence is normal.
 - Reconnect: when opening fails, the port errors (an unplugged USB adapter
@@ -52,7 +56,7 @@ Behaviour:
   ``reset()`` so partial frames are never joined across a gap.
 - Quiet time and backoff are real (monotonic) seconds; the poll schedule and
   reading/status time stamps use ``clock``. A clock with a ``speed``
-  attribute (:class:`edge.clock.ScaledClock`) has its waits scaled.
+  attribute (such as ``edge.clock.ScaledClock``) has its waits scaled.
 - ``on_bytes(direction, data, time)`` (optional) sees every byte received
   (``"rx"``) and every poll written (``"tx"``): ``capleak capture`` uses it.
 - Session drivers (``spec.session``, e.g. IntelliVue, which must be
@@ -74,18 +78,41 @@ import os
 import select
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import serial
 
-from drivers.base import DriverSpec
-from edge.clock import Clock
-from edge.config import DeviceConfig
+from drivers.base import Clock, DriverSpec
 from edge.vocabulary import Reading
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SerialSettings:
+    """How to reach one device and what to override of its driver's defaults.
+
+    ``None`` means "the driver's default" (:class:`drivers.base.DriverSpec`).
+    """
+
+    #: The device id: the ``source`` of its readings and the name in its statuses.
+    device_id: str
+    #: Any pyserial URL or device path.
+    port: str
+    baudrate: int | None = None
+    bytesize: int | None = None
+    parity: str | None = None
+    stopbits: float | None = None
+    xonxoff: bool = False
+    rtscts: bool = False
+    #: Poll period of a polled device, in clock seconds.
+    poll_interval_s: float | None = None
+    #: Silence before the device is reported offline, real seconds.
+    max_quiet_s: float | None = None
+    #: Driver-specific options, handed to its decoder (and session).
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +134,7 @@ class DeviceLink:
 
     def __init__(
         self,
-        device: DeviceConfig,
+        settings: SerialSettings,
         spec: DriverSpec,
         clock: Clock,
         on_reading: Callable[[Reading], Any],
@@ -120,7 +147,7 @@ class DeviceLink:
         port_down_grace_s: float = 5.0,
         read_size: int = 4096,
     ) -> None:
-        self.device = device
+        self.settings = settings
         self.spec = spec
         self.clock = clock
         self.on_reading = on_reading
@@ -130,15 +157,17 @@ class DeviceLink:
         self.backoff_max_s = backoff_max_s
         self.chunk_delay_s = chunk_delay_s
         self.read_size = read_size
-        self.decoder = spec.decoder(device.id, dict(device.options))
+        self.decoder = spec.decoder(settings.device_id, dict(settings.options))
         #: The driver's session when it must be talked to (``spec.session``), else None.
         self.session = (
-            spec.session(device.id, dict(device.options)) if spec.session is not None else None
+            spec.session(settings.device_id, dict(settings.options))
+            if spec.session is not None
+            else None
         )
         self._speed = float(getattr(clock, "speed", 1.0)) or 1.0
         self.poll_command = spec.poll_command
-        self.poll_interval_s = device.poll_interval_s or spec.poll_interval_s
-        quiet = device.max_quiet_s if device.max_quiet_s is not None else spec.max_quiet_s
+        self.poll_interval_s = settings.poll_interval_s or spec.poll_interval_s
+        quiet = settings.max_quiet_s if settings.max_quiet_s is not None else spec.max_quiet_s
         if quiet is not None and self.poll_command and self.poll_interval_s:
             quiet = max(quiet, 2.5 * self.poll_interval_s / self._speed)
         #: Effective maximum quiet time in real seconds (``None``: silence is normal).
@@ -165,7 +194,7 @@ class DeviceLink:
             raise RuntimeError("DeviceLink already started")
         self._last_data = time.monotonic()
         self._thread = threading.Thread(
-            target=self._run, name=f"link-{self.device.id}", daemon=True
+            target=self._run, name=f"link-{self.settings.device_id}", daemon=True
         )
         self._thread.start()
         return self
@@ -197,15 +226,17 @@ class DeviceLink:
                     flowed = self._pump(port)
                 except _Silent:
                     self._last_error = f"no data for {self.max_quiet_s:g} s"
-                    log.info("%s: %s; reopening %s", self.device.id, self._last_error, port.port)
+                    log.info(
+                        "%s: %s; reopening %s", self.settings.device_id, self._last_error, port.port
+                    )
                 except (serial.SerialException, OSError, ValueError) as e:
                     self._last_error = f"port error: {e}"
                     self._port_down_since = time.monotonic()
-                    log.warning("%s: %s", self.device.id, self._last_error)
+                    log.warning("%s: %s", self.settings.device_id, self._last_error)
                 except Exception as e:  # a bug must not silently end this device's thread
                     self._last_error = f"internal error: {e!r}"
                     self._port_down_since = time.monotonic()
-                    log.exception("%s: unexpected error; reconnecting", self.device.id)
+                    log.exception("%s: unexpected error; reconnecting", self.settings.device_id)
                 finally:
                     with contextlib.suppress(Exception):
                         port.close()
@@ -221,7 +252,7 @@ class DeviceLink:
             backoff = min(backoff * 2, self.backoff_max_s)
 
     def _open(self) -> serial.SerialBase | None:
-        d, s = self.device, self.spec
+        d, s = self.settings, self.spec
         try:
             port = serial.serial_for_url(d.port, do_not_open=True)
             port.baudrate = d.baudrate or s.baudrate
@@ -238,12 +269,12 @@ class DeviceLink:
             if self._port_down_since is None:
                 self._port_down_since = time.monotonic()
             if self._last_error != f"cannot open: {e}":
-                log.warning("%s: cannot open %s: %s", d.id, d.port, e)
+                log.warning("%s: cannot open %s: %s", d.device_id, d.port, e)
             self._last_error = f"cannot open: {e}"
             self._check_offline()
             return None
         self._port_down_since = None
-        log.info("%s: opened %s", d.id, d.port)
+        log.info("%s: opened %s", d.device_id, d.port)
         return port
 
     def _pump(self, port: serial.SerialBase) -> bool:
@@ -341,7 +372,7 @@ class DeviceLink:
             else:
                 readings = self.decoder.feed(data, now=now)
         except Exception:  # a decoder must never raise; if one does, lose this chunk only
-            log.exception("%s: decoder failed on %d bytes", self.device.id, len(data))
+            log.exception("%s: decoder failed on %d bytes", self.settings.device_id, len(data))
             target = self.session if self.session is not None else self.decoder
             target.rejected["decoder_error"] += 1
             reset = getattr(target, "reset", None)
@@ -397,14 +428,14 @@ class DeviceLink:
         log.log(
             logging.INFO if online else logging.WARNING,
             "%s %s: %s",
-            self.device.id,
+            self.settings.device_id,
             "online" if online else "offline",
             reason,
         )
-        self._call(self.on_status, DeviceStatus(self.device.id, online, now, reason))
+        self._call(self.on_status, DeviceStatus(self.settings.device_id, online, now, reason))
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> None:
         try:
             fn(*args)
         except Exception:
-            log.exception("%s: callback %r failed", self.device.id, fn)
+            log.exception("%s: callback %r failed", self.settings.device_id, fn)

@@ -61,9 +61,8 @@ def throughput(n: int) -> None:
 
 def follow(paths: list[tuple[str, str]], seconds: float) -> None:
     """In this process: follow devices for ``seconds``, print own CPU use as JSON."""
-    from drivers.transport import DeviceLink
+    from drivers.transport import DeviceLink, SerialSettings
     from edge.clock import SystemClock
-    from edge.config import DeviceConfig
 
     counts = {name: 0 for name, _ in paths}
     lock = threading.Lock()
@@ -74,7 +73,7 @@ def follow(paths: list[tuple[str, str]], seconds: float) -> None:
             with lock:
                 counts[name] += 1
 
-        dev = DeviceConfig(id=name, driver=name, port=path)
+        dev = SerialSettings(device_id=name, port=path)
         links.append(DeviceLink(dev, get_driver(name), SystemClock(), on_reading, lambda s: None))
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     w0 = time.monotonic()

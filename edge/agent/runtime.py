@@ -252,11 +252,12 @@ class Runtime:
     def _start_links(self) -> None:
         from drivers.registry import get_driver
         from drivers.transport import DeviceLink
+        from edge.config import serial_settings
 
         for d in self.config.devices:
             spec = get_driver(d.driver)
             link = DeviceLink(
-                d,
+                serial_settings(d),
                 spec,
                 self.clock,
                 on_reading=self._reading_arrived,

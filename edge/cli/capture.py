@@ -18,9 +18,8 @@ from typing import Any
 
 from drivers.capture import CaptureWriter
 from drivers.registry import driver_names, get_driver
-from drivers.transport import DeviceLink
+from drivers.transport import DeviceLink, SerialSettings
 from edge.clock import SystemClock
-from edge.config import DeviceConfig
 from edge.vocabulary import iso_time
 
 
@@ -43,9 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = get_driver(args.driver)
-    device = DeviceConfig(
-        id=spec.name,
-        driver=spec.name,
+    settings = SerialSettings(
+        device_id=spec.name,
         port=args.port,
         baudrate=args.baudrate,
         parity=args.parity,
@@ -73,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             writer.write(direction, data, t)
 
     link = DeviceLink(
-        device,
+        settings,
         spec,
         clock,
         on_reading=lambda r: None,

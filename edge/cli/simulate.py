@@ -9,7 +9,7 @@
 Each time the device is (re)plugged, the path it is at is printed on its own
 line of stdout (the first line is where to point the agent; with ``--link``
 the link always points at the current pty). See :mod:`drivers.simulator` and
-:mod:`drivers.scenario` (scenario syntax).
+:mod:`drivers.simulator.scenario` (scenario syntax).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from drivers.registry import driver_names
-from drivers.scenario import BUILTINS, load_scenario, parse_duration
+from drivers.simulator.scenario import BUILTINS, load_scenario, parse_duration
 from edge.cli.args import positive_float
 from edge.clock import ScaledClock
 from edge.vocabulary import parse_time

@@ -4,7 +4,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.accutorr import AccutorrAnswer, AccutorrDecoder, encode
+from drivers.model import VitalState
 from drivers.registry import get_driver
+from drivers.simulator import make_model
+from edge.vocabulary import Reading
+from tests.drivers.helpers import decode
 
 MANUAL = b"P:--,85,120, 45, 80,000,010,000, 5\r"
 
@@ -112,3 +116,22 @@ def test_random_bytes_never_raise_and_recover(junk: bytes) -> None:
     d.feed(b"\r", now=1.0)
     out = d.feed(b"P:--,85,121, 45, 80,000,010,000, 5\r", now=301.0)
     assert ("sbp", 121.0, 1.0) in sig(out)
+
+
+def test_accutorr_model_counts_minutes_from_the_measurement() -> None:
+    m = make_model("accutorr")
+    s = VitalState()
+    assert decode("accutorr", m.answer(b"P", s, 0.0)) == []  # no measurement yet: dashes
+    for sig, v in (("sbp", 118.4), ("map", 88.0), ("dbp", 71.0)):
+        r = Reading.of(sig, v, time=1000.0)
+        s.update(r)
+        m.on_reading(s, r, 1000.0)
+    answer = m.answer(b"P", s, 1000.0 + 5 * 60 + 10)
+    assert answer == [b"P:--,--,118, 88, 71,000,010,000, 5\r"]
+    out = decode("accutorr", answer, now=2000.0)
+    assert [(r.signal, r.value, r.time) for r in out] == [
+        ("sbp", 118.0, 1700.0),
+        ("map", 88.0, 1700.0),
+        ("dbp", 71.0, 1700.0),
+    ]
+    assert m.answer(b"X", s, 0.0) == []

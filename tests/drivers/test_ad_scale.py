@@ -6,6 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.ad_scale import AdScaleDecoder, ScaleLine, encode
+from drivers.simulator import make_model
+from edge.vocabulary import Reading
+from tests.drivers.helpers import vital_state
 
 PUBLISHED = b"ST,+00123.45  g\r\nST,G ,+01234.5kg\r\nST,GS,+  4.876kg\r\nOL,+9999999E+19\r\n"
 
@@ -63,3 +66,9 @@ def test_random_bytes_never_raise_and_recover(junk: bytes) -> None:
     d = AdScaleDecoder()
     d.feed(junk)
     assert [r.value for r in d.feed(b"\r\nST,+00072.40 kg\r\n")] == [72.4]
+
+
+def test_ad_scale_model_prints_each_weighing() -> None:
+    ad = make_model("ad-scale")
+    r = Reading.of("weight", 71.234, time=0.0, flags={"unstable"})
+    assert ad.on_reading(vital_state(), r, 0.0) == [b"US,+00071.23 kg\r\n"]

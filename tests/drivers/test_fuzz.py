@@ -1,90 +1,80 @@
-"""Properties every registered driver must have, whatever arrives on the wire."""
+"""Properties every registered driver must have, whatever arrives on the wire.
+
+Parametrised over the registry with no per-driver branches: a new driver is
+tested here by adding it (its :class:`drivers.base.DriverSpec` declares its
+signals, a sample frame and its simulator model).
+"""
 
 from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from drivers.base import Decoder
 from drivers.registry import driver_names, get_driver
-from drivers.simulator import VitalState, make_model
 from edge.vocabulary import Reading
+from tests.drivers.helpers import simulated_stream
 
-#: Drivers whose simulator streams or answers simple polls (session drivers such as
-#: IntelliVue have their own session tests; their passive decoders get random bytes).
-STREAMING = [n for n in driver_names() if get_driver(n).session is None]
-
-
-def valid_stream(driver: str, n: int = 6) -> bytes:
-    """``n`` frames/answers of the driver's own simulator: real protocol bytes."""
-    model = make_model(driver)
-    state = VitalState()
-    for i, (sig, v) in enumerate(
-        [
-            ("spo2", 95),
-            ("pulse", 70),
-            ("pi", 3.2),
-            ("sbp", 120),
-            ("map", 90),
-            ("dbp", 75),
-            ("weight", 71.5),
-        ]
-    ):
-        state.update(Reading.of(sig, v, time=1.7e9 + i))
-    out: list[bytes] = []
-    t = 1.7e9
-    session = get_driver(driver).session
-    receive = getattr(model, "receive", None)
-    if session is not None and receive is not None:  # a session protocol: talk to it
-        host = session(driver, {})
-        while len(out) < n + 2:  # association response, MDS create event, n poll replies
-            tx = host.on_timer(t)
-            while tx:
-                frames = receive(tx, state, t)
-                out += frames
-                _, tx = host.feed(b"".join(frames), t)
-            t += 0.05
-        return b"".join(out)
-    for k in range(n):
-        if model.period_s is not None:
-            steps = 25 if driver.startswith("nonin") else 1
-            for _ in range(steps):
-                out += model.emit(state, t)
-                t += model.period_s
-        else:
-            r = Reading.of("weight", 70 + k, time=t)
-            out += model.on_reading(state, r, t)
-            for sig in ("sbp", "map", "dbp"):
-                out += model.on_reading(state, Reading.of(sig, 100 + k, time=t), t)
-            out += model.answer(b"P" if driver == "accutorr" else b"S", state, t + 60)
-            t += 60
-    return b"".join(out)
+NAMES = driver_names()
+NOW = 1.0
 
 
-def test_every_driver_has_a_simulator_producing_readings() -> None:
-    for name in STREAMING:
-        d = get_driver(name).decoder(name, {})
-        assert d.feed(valid_stream(name), now=1.0), name
+def decoder(name: str) -> Decoder:
+    return get_driver(name).decoder(name, {})
 
 
-@given(st.sampled_from(STREAMING), st.lists(st.integers(1, 64), max_size=40))
-def test_chunking_never_changes_the_readings(name: str, cuts: list[int]) -> None:
-    data = valid_stream(name)
-    whole = get_driver(name).decoder(name, {}).feed(data, now=1.0)
-    d = get_driver(name).decoder(name, {})
+def feed_in_chunks(name: str, data: bytes, cuts: list[int]) -> list[Reading]:
+    d = decoder(name)
     got: list[Reading] = []
     i = 0
     for c in cuts:
-        got += d.feed(data[i : i + c], now=1.0)
+        got += d.feed(data[i : i + c], now=NOW)
         i += c
-    got += d.feed(data[i:], now=1.0)
-    assert got == whole
+    return got + d.feed(data[i:], now=NOW)
 
 
-@given(st.sampled_from(STREAMING), st.data())
+@pytest.mark.parametrize("name", NAMES)
+def test_the_sample_frame_decodes_to_declared_signals(name: str) -> None:
+    spec = get_driver(name)
+    d = decoder(name)
+    out = d.feed(spec.sample_frame, now=NOW)
+    assert out, f"{name}: the sample frame yields no reading"
+    assert {r.signal for r in out} <= set(spec.signals)
+    assert all(math.isfinite(r.value) for r in out)
+    assert not d.rejected
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_sample_frame_byte_by_byte(name: str) -> None:
+    sample = get_driver(name).sample_frame
+    assert feed_in_chunks(name, sample, [1] * len(sample)) == decoder(name).feed(sample, NOW)
+
+
+@given(st.sampled_from(NAMES), st.lists(st.integers(1, 64), max_size=40))
+def test_chunking_never_changes_the_readings_of_the_sample(name: str, cuts: list[int]) -> None:
+    data = get_driver(name).sample_frame * 2
+    assert feed_in_chunks(name, data, cuts) == decoder(name).feed(data, now=NOW)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_driver_has_a_simulator_producing_readings(name: str) -> None:
+    assert decoder(name).feed(simulated_stream(name, 6)[0], now=NOW), name
+
+
+@given(st.sampled_from(NAMES), st.lists(st.integers(1, 64), max_size=40))
+def test_chunking_never_changes_the_readings(name: str, cuts: list[int]) -> None:
+    data = simulated_stream(name, 6)[0]
+    assert feed_in_chunks(name, data, cuts) == decoder(name).feed(data, now=NOW)
+
+
+@given(st.sampled_from(NAMES), st.data())
 def test_corrupted_streams_never_raise(name: str, data: st.DataObject) -> None:
-    stream = bytearray(valid_stream(name))
+    spec = get_driver(name)
+    valid = simulated_stream(name, 6)[0]
+    stream = bytearray(valid)
     for _ in range(data.draw(st.integers(1, 10))):
         op = data.draw(st.sampled_from(["flip", "insert", "delete"]))
         pos = data.draw(st.integers(0, len(stream) - 1))
@@ -94,19 +84,20 @@ def test_corrupted_streams_never_raise(name: str, data: st.DataObject) -> None:
             stream[pos:pos] = data.draw(st.binary(min_size=1, max_size=20))
         else:
             del stream[pos : pos + data.draw(st.integers(1, 10))]
-    d = get_driver(name).decoder(name, {})
-    out = d.feed(bytes(stream), now=1.0)
+    d = decoder(name)
+    out = d.feed(bytes(stream), now=NOW)
     assert all(isinstance(r, Reading) and math.isfinite(r.value) for r in out)
+    assert {r.signal for r in out} <= set(spec.signals)
     # and it recovers: a clean stream after the damage decodes in full (frames or
     # packets cut by the damage are lost, never the ones after them)
-    d.feed(b"\r\n", now=1.0)
-    clean = get_driver(name).decoder(name, {}).feed(valid_stream(name), now=1.0)
-    again = d.feed(valid_stream(name), now=1.0)
+    d.feed(b"\r\n", now=NOW)
+    clean = decoder(name).feed(valid, now=NOW)
+    again = d.feed(valid, now=NOW)
     assert again[-len(clean) // 2 :] == clean[-len(clean) // 2 :]
 
 
-@given(st.sampled_from(driver_names()), st.binary(max_size=2000))
+@given(st.sampled_from(NAMES), st.binary(max_size=2000))
 def test_every_decoder_survives_random_bytes(name: str, junk: bytes) -> None:
-    d = get_driver(name).decoder(name, {})
-    out = d.feed(junk, now=1.0)
+    out = decoder(name).feed(junk, now=NOW)
     assert all(isinstance(r, Reading) and math.isfinite(r.value) for r in out)
+    assert {r.signal for r in out} <= set(get_driver(name).signals)

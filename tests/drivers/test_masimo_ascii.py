@@ -4,6 +4,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.masimo_ascii import MasimoDecoder, MasimoSample, encode
+from drivers.simulator import make_model
+from edge.vocabulary import Reading
+from tests.drivers.helpers import decode, vital_state
 
 PUBLISHED = [
     b"12/01/05 11:56:29 SN=0123456789 SPO2=098% BPM=240 PI=20.00% SPCO=01.0% SPMET=00.5% "
@@ -98,3 +101,18 @@ def test_hardened_rejections() -> None:
     ]
     assert d.feed(b"".join(bad)) == []
     assert d.rejected["malformed"] == len(bad)
+
+
+def test_masimo_model_rounds_like_the_device_and_maps_flags() -> None:
+    m = make_model("masimo-ascii")
+    s = vital_state(spo2=96.6, pulse=71.2, pi=3.456)
+    s.update(Reading.of("spo2", 96.6, time=0.0, flags={"artifact"}))
+    out = decode("masimo-ascii", m.emit(s, 1_767_225_600.0))
+    assert [(r.signal, r.value, sorted(r.flags)) for r in out] == [
+        ("spo2", 97.0, ["artifact"]),
+        ("pulse", 71.0, ["artifact"]),
+        ("pi", 3.46, ["artifact"]),
+    ]
+    assert out[0].time == 1_767_225_600.0
+    s.sensor_off = True
+    assert decode("masimo-ascii", m.emit(s, 1_767_225_601.0)) == []

@@ -3,8 +3,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from drivers.model import VitalState
 from drivers.mt_sics import MtSicsDecoder, SicsAnswer, encode
 from drivers.registry import get_driver
+from drivers.simulator import make_model
+from tests.drivers.helpers import vital_state
 
 
 def test_documented_answers() -> None:
@@ -53,3 +56,10 @@ def test_random_bytes_never_raise_and_recover(junk: bytes) -> None:
     d = MtSicsDecoder()
     d.feed(junk)
     assert [r.value for r in d.feed(b"\r\nS S      70.00 kg\r\n")] == [70.0]
+
+
+def test_mt_sics_model_answers_polls() -> None:
+    sics = make_model("mt-sics")
+    assert sics.answer(b"S", VitalState(), 0.0) == [b"S I\r\n"]
+    assert sics.answer(b"S", vital_state(weight=80.456), 0.0) == [b"S S      80.46 kg\r\n"]
+    assert sics.answer(b"XYZ", vital_state(weight=80.0), 0.0) == [b"ES\r\n"]

@@ -11,6 +11,8 @@ from drivers.nonin_df2 import (
     encode_frames,
     frame,
 )
+from drivers.simulator import make_model
+from tests.drivers.helpers import decode, vital_state
 
 ROUND_TRIP_FLAGS = ["sensor_off", "artifact", "searching", "low_quality", "low_perfusion"]
 
@@ -143,3 +145,16 @@ def test_corrupted_frames_never_yield_readings(drawn, data) -> None:
     ]
     assert values(out) == want  # what is decoded is exactly what was sent
     assert d.rejected
+
+
+def test_nonin_model_sends_one_packet_per_75_frames_per_second() -> None:
+    m = make_model("nonin-df2")
+    assert m.period_s == 1 / 75
+    frames = [f for k in range(50) for f in m.emit(vital_state(spo2=94, pulse=66), k / 75)]
+    assert all(len(f) == 5 for f in frames)
+    assert [(r.signal, r.value) for r in decode("nonin-df2", frames)] == [
+        ("spo2", 94.0),
+        ("pulse", 66.0),
+        ("spo2", 94.0),
+        ("pulse", 66.0),
+    ]

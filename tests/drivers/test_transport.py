@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from drivers.registry import get_driver
-from drivers.transport import DeviceLink, DeviceStatus
+from drivers.transport import DeviceLink, DeviceStatus, SerialSettings
 from edge.clock import SystemClock
-from edge.config import DeviceConfig
 from edge.vocabulary import Reading
 from tests.drivers.conftest import SimProcess
 from tests.support import free_port, wait_for
@@ -57,8 +56,8 @@ def listening(port: int) -> bool:
 
 
 def link_for(port: str, driver: str, sink: Sink, **cfg) -> DeviceLink:
-    device = DeviceConfig(id="dev1", driver=driver, port=port, **cfg)
-    return DeviceLink(device, get_driver(driver), SystemClock(), sink.reading, sink.status)
+    settings = SerialSettings(device_id="dev1", port=port, **cfg)
+    return DeviceLink(settings, get_driver(driver), SystemClock(), sink.reading, sink.status)
 
 
 CASES = [
@@ -197,8 +196,10 @@ def test_unplug_replug(simulator: Callable[..., SimProcess], tmp_path: Path, kin
 def test_missing_port_goes_offline_then_online_when_it_appears(tmp_path: Path, simulator) -> None:
     link_path = tmp_path / "late"
     sink = Sink()
-    device = DeviceConfig(id="dev1", driver="masimo-ascii", port=str(link_path), max_quiet_s=1.0)
-    link = DeviceLink(device, get_driver("masimo-ascii"), SystemClock(), sink.reading, sink.status)
+    settings = SerialSettings(device_id="dev1", port=str(link_path), max_quiet_s=1.0)
+    link = DeviceLink(
+        settings, get_driver("masimo-ascii"), SystemClock(), sink.reading, sink.status
+    )
     link.start()
     try:
         wait_for(lambda: sink.states() == [False], 5, message="offline for a missing port")
@@ -237,8 +238,8 @@ def test_a_raising_decoder_loses_one_chunk_not_the_link(pty_pair) -> None:
 
     spec = dataclasses.replace(get_driver("masimo-ascii"), decoder=lambda s, o: Brittle(s, o))
     sink = Sink()
-    device = DeviceConfig(id="dev1", driver="masimo-ascii", port=pty_pair.path)
-    link = DeviceLink(device, spec, SystemClock(), sink.reading, sink.status).start()
+    settings = SerialSettings(device_id="dev1", port=pty_pair.path)
+    link = DeviceLink(settings, spec, SystemClock(), sink.reading, sink.status).start()
     line = b"09/15/10 15:10:29 SPO2=097% BPM=064 PI=11.82% ALARM=20 EXC=800\r\n"
     try:
         wait_for(lambda: sink.states() == [True] or pty_pair.write(b"\r\n"), 5, 0.1, "open")

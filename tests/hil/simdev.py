@@ -1,7 +1,7 @@
 """A bedside device simulator as its own process, on a pty behind a stable symlink.
 
 ``python -m tests.hil.simdev --driver D --link PATH --scenario SPEC [--period S]``
-plays ``SPEC`` (:func:`drivers.scenario.load_scenario`) with the driver's real
+plays ``SPEC`` (:func:`drivers.simulator.scenario.load_scenario`) with the driver's real
 protocol (:class:`drivers.simulator.Simulator`) on the clock in ``CAPLEAK_CLOCK``
 (the agent's shared scaled clock), so simulators and agent agree on simulated
 time. ``--period`` overrides how often a streaming device sends (simulated s):
@@ -16,8 +16,8 @@ import os
 import signal
 import sys
 
-from drivers.scenario import load_scenario
 from drivers.simulator import PtyEndpoint, Simulator, make_model
+from drivers.simulator.scenario import load_scenario
 from edge.clock import clock_from_spec
 
 

@@ -2,7 +2,7 @@
 
 ``capleak simulate --scenario patient:moderate:7`` plays virtual patient 7 of the
 drawn class ``moderate`` over the real device protocols. The simulators' scenario
-loader (``drivers/scenario.py``) calls plug-ins as
+loader (``drivers/simulator/scenario.py``) calls plug-ins as
 ``function(args, start, source) -> Iterator[Reading]`` with readings in time order.
 
 >>> from itertools import islice

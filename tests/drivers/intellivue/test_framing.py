@@ -14,8 +14,8 @@ import doctest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers import intellivue_frame
-from drivers.intellivue_frame import (
+from drivers.intellivue import framing
+from drivers.intellivue.framing import (
     GOOD_FCS,
     FrameReader,
     crc_ccitt,
@@ -27,7 +27,7 @@ from drivers.intellivue_frame import (
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(intellivue_frame).failed == 0
+    assert doctest.testmod(framing).failed == 0
 
 
 def test_fcs_check_value_and_good_residual() -> None:
@@ -40,7 +40,7 @@ def test_fcs_check_value_and_good_residual() -> None:
 
 def test_table_is_the_rfc1662_table() -> None:
     # first entries of the RFC 1662 fcstab (and of the tables in PERSEUS/mindleaving)
-    assert intellivue_frame.FCS_TABLE[:8] == (
+    assert framing.FCS_TABLE[:8] == (
         0x0000,
         0x1189,
         0x2312,
@@ -50,7 +50,7 @@ def test_table_is_the_rfc1662_table() -> None:
         0x6536,
         0x74BF,
     )
-    assert intellivue_frame.FCS_TABLE[255] == 0x0F78
+    assert framing.FCS_TABLE[255] == 0x0F78
 
 
 def test_hand_computed_frame() -> None:
@@ -148,7 +148,7 @@ def test_overlong_frame_is_dropped_with_bounded_memory() -> None:
 
 @given(st.binary(max_size=100))
 def test_corrupt_fcs_spoils_exactly_the_checksum(payload: bytes) -> None:
-    from drivers.intellivue_frame import corrupt_fcs
+    from drivers.intellivue.framing import corrupt_fcs
 
     bad = corrupt_fcs(encode_frame(payload))
     assert bad is not None

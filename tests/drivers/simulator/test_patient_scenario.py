@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from drivers.scenario import load_scenario
+from drivers.simulator.scenario import load_scenario
 from tests.drivers.conftest import SimProcess
 from tests.drivers.test_transport import Sink, link_for
 from tests.support import wait_for

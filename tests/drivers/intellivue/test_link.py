@@ -8,12 +8,12 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from drivers import intellivue as iv
-from drivers.intellivue_frame import FrameReader
+from drivers.intellivue.framing import FrameReader
+from drivers.intellivue.messages import parse_message
+from drivers.intellivue.session import IntelliVueSession
 from drivers.registry import get_driver
-from drivers.transport import DeviceLink, DeviceStatus
+from drivers.transport import DeviceLink, DeviceStatus, SerialSettings
 from edge.clock import SystemClock
-from edge.config import DeviceConfig
 from edge.vocabulary import Reading
 from tests.drivers.conftest import SimProcess
 from tests.support import run_cli, wait_for
@@ -51,9 +51,9 @@ class Sink:
 
 
 def intellivue_link(port: str, sink: Sink, **options: str) -> DeviceLink:
-    device = DeviceConfig(id="mp70", driver="intellivue", port=port, options=dict(options))
+    settings = SerialSettings(device_id="mp70", port=port, options=dict(options))
     return DeviceLink(
-        device,
+        settings,
         get_driver("intellivue"),
         SystemClock(),
         sink.reading,
@@ -83,7 +83,7 @@ def test_devicelink_drives_the_session_against_capleak_simulate(
     try:
         wait_for(lambda: {"sbp", "spo2", "pulse", "pi"} <= set(sink.signals()), 15, message="data")
         session = link.session
-        assert isinstance(session, iv.IntelliVueSession)
+        assert isinstance(session, IntelliVueSession)
         # the monitor drops the association every 4 s: the session re-associates
         wait_for(lambda: session.events["abort_received"] >= 1, 15, message="abort")
         wait_for(lambda: session.events["associated"] >= 2, 15, message="re-association")
@@ -98,7 +98,7 @@ def test_devicelink_drives_the_session_against_capleak_simulate(
         tx = b"".join(sink.tx)
     assert values == {"spo2": 96, "pulse": 77, "pi": 1.8, "sbp": 117, "dbp": 75, "map": 89}
     # what the link wrote went through on_bytes: association, MDS answer, polls, release
-    kinds = [iv.parse_message(u).kind for u in FrameReader().feed(tx)]
+    kinds = [parse_message(u).kind for u in FrameReader().feed(tx)]
     assert kinds[:2] == ["assoc_request", "event_result"]
     assert "poll_request" in kinds and kinds[-1] == "release_request"
     assert sum(k == "assoc_request" for k in kinds) >= 2
@@ -142,7 +142,7 @@ def test_capture_then_decode_cli(simulator: Callable[..., SimProcess], tmp_path:
     with capture.open(encoding="ascii") as f:
         chunks = list(read_capture(f))
     tx = b"".join(data for _, direction, data in chunks if direction == "tx")
-    kinds = [iv.parse_message(u).kind for u in FrameReader().feed(tx)]
+    kinds = [parse_message(u).kind for u in FrameReader().feed(tx)]
     assert kinds[:2] == ["assoc_request", "event_result"] and "poll_request" in kinds
     decoded = run_cli("decode", "--driver", "intellivue", "--capture", str(capture))
     assert decoded.returncode == 0, decoded.stderr.decode()

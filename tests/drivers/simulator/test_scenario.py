@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.scenario import load_scenario, parse_duration, parse_tracks
+from drivers.simulator.scenario import load_scenario, parse_duration, parse_tracks
 
 
 def take(spec: str, n: int, start: float = 1000.0, **kw):

@@ -23,7 +23,7 @@ frame), :meth:`~IntelliVueMonitor.release` (a release request),
 
 Run it on a pseudo-terminal::
 
-    python -m drivers.intellivue_sim --link /tmp/intellivue --abort-every 60
+    python -m drivers.intellivue.simulator --link /tmp/intellivue --abort-every 60
 
 then point the driver at ``/tmp/intellivue`` (115200 8N1).
 """
@@ -43,20 +43,47 @@ import time
 import tty
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import count
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from drivers import intellivue as iv
-from drivers.intellivue_frame import FrameReader, corrupt_fcs, encode_frame
+from drivers.intellivue.codec import Malformed, relative_time
+from drivers.intellivue.framing import FrameReader, corrupt_fcs, encode_frame
+from drivers.intellivue.messages import (
+    ABORT,
+    REFUSE,
+    RELEASE_REQUEST,
+    RELEASE_RESPONSE,
+    Message,
+    Observation,
+    PollRequest,
+    association_response,
+    mds_create_event,
+    nibp_observation,
+    numeric_observation,
+    parse_message,
+    poll_reply,
+)
+from drivers.intellivue.nomenclature import (
+    DEFAULT_CONTEXT,
+    MS_CALIBRATION_ONGOING,
+    MS_INVALID,
+    MS_MSMT_ONGOING,
+    MS_QUESTIONABLE,
+    NIBP_SIGNALS,
+    NOM_ACT_POLL_MDIB_DATA_EXT,
+    NOM_MOC_VMO_METRIC_NU,
+    SIGNAL_PHYSIO,
+)
+from drivers.model import Model, VitalState
 from edge.vocabulary import Flag, Reading
 
 log = logging.getLogger(__name__)
 
-#: reading flag -> measurement state bit (inverse of ``intellivue.STATE_FLAGS``)
-FLAG_STATES = {
-    Flag.ARTIFACT: iv.MS_INVALID,
-    Flag.LOW_QUALITY: iv.MS_QUESTIONABLE,
-    Flag.SEARCHING: iv.MS_CALIBRATION_ONGOING,
-    Flag.UNSTABLE: iv.MS_MSMT_ONGOING,
+#: reading flag -> measurement state bit (inverse of ``nomenclature.STATE_FLAGS``)
+FLAG_STATES: Mapping[str, int] = {
+    Flag.ARTIFACT: MS_INVALID,
+    Flag.LOW_QUALITY: MS_QUESTIONABLE,
+    Flag.SEARCHING: MS_CALIBRATION_ONGOING,
+    Flag.UNSTABLE: MS_MSMT_ONGOING,
 }
 _HANDLES = {"nibp": 0x0101, "spo2": 0x0102, "pulse": 0x0103, "pi": 0x0104}
 
@@ -76,7 +103,7 @@ class IntelliVueMonitor:
         scenario: Iterable[Reading] = (),
         *,
         utc_offset_h: float = 0.0,
-        context: int = iv.DEFAULT_CONTEXT,
+        context: int = DEFAULT_CONTEXT,
         start: float = 0.0,
         min_poll_period_s: float = 1.0,
     ) -> None:
@@ -101,12 +128,12 @@ class IntelliVueMonitor:
     def abort(self) -> bytes:
         """Drop the association: an abort frame, then unassociated."""
         self.state = "unassociated"
-        return self._frame(iv.ABORT)
+        return self._frame(ABORT)
 
     def release(self) -> bytes:
         """End the association politely: a release request (the host answers it)."""
         self.state = "unassociated"
-        return self._frame(iv.RELEASE_REQUEST)
+        return self._frame(RELEASE_REQUEST)
 
     def refuse_next(self, times: int = 1) -> None:
         """Refuse the next ``times`` association requests."""
@@ -132,8 +159,8 @@ class IntelliVueMonitor:
         out: list[bytes] = []
         for user_data in frames:
             try:
-                msg = iv.parse_message(user_data)
-            except iv.Malformed:
+                msg = parse_message(user_data)
+            except Malformed:
                 self.rejected["malformed"] += 1
                 continue
             self.received[msg.kind] = self.received.get(msg.kind, 0) + 1
@@ -144,18 +171,16 @@ class IntelliVueMonitor:
         self._advance(now)
         return b""
 
-    def _answer(self, msg: iv.Message, now: float) -> list[bytes]:
+    def _answer(self, msg: Message, now: float) -> list[bytes]:
         if msg.kind == "assoc_request":
             if self._refuse > 0:
                 self._refuse -= 1
                 self.state = "unassociated"
-                return [self._frame(iv.REFUSE)]
+                return [self._frame(REFUSE)]
             self.state = "awaiting_result"
             return [
-                self._frame(iv.association_response(self.min_poll_period_s)),
-                self._frame(
-                    iv.mds_create_event(self.context, next(self._invoke), self._ticks(now))
-                ),
+                self._frame(association_response(self.min_poll_period_s)),
+                self._frame(mds_create_event(self.context, next(self._invoke), self._ticks(now))),
             ]
         if msg.kind == "event_result" and self.state == "awaiting_result":
             self.state = "operating"
@@ -165,15 +190,15 @@ class IntelliVueMonitor:
             return [self._frame(self._reply(msg, msg.request, now))]
         elif msg.kind == "release_request":
             self.state = "unassociated"
-            return [self._frame(iv.RELEASE_RESPONSE)]
+            return [self._frame(RELEASE_RESPONSE)]
         elif msg.kind == "abort":
             self.state = "unassociated"
         return []
 
-    def _reply(self, msg: iv.Message, req: iv.PollRequest, now: float) -> bytes:
+    def _reply(self, msg: Message, req: PollRequest, now: float) -> bytes:
         self._advance(now)
-        observations = self.observations() if req.object_code == iv.NOM_MOC_VMO_METRIC_NU else []
-        return iv.poll_reply(
+        observations = self.observations() if req.object_code == NOM_MOC_VMO_METRIC_NU else []
+        return poll_reply(
             self.context,
             msg.invoke_id,
             req.poll_number,
@@ -181,18 +206,18 @@ class IntelliVueMonitor:
             rel_time=self._ticks(now),
             object_code=req.object_code,
             attr_group=req.attr_group,
-            extended=req.action == iv.NOM_ACT_POLL_MDIB_DATA_EXT,
+            extended=req.action == NOM_ACT_POLL_MDIB_DATA_EXT,
         )
 
-    def observations(self) -> list[iv.Observation]:
+    def observations(self) -> list[Observation]:
         """The current numerics as polled objects."""
         v = self.values
         obs = []
         if "sbp" in v or "dbp" in v or "map" in v:
-            nibp = [v.get(s) for s in iv.NIBP_SIGNALS]
+            nibp = [v.get(s) for s in NIBP_SIGNALS]
             first = next(r for r in nibp if r is not None)
             obs.append(
-                iv.nibp_observation(
+                nibp_observation(
                     _HANDLES["nibp"],
                     *(None if r is None else r.value for r in nibp),
                     state=_state(first.flags),
@@ -203,7 +228,7 @@ class IntelliVueMonitor:
         for name in ("spo2", "pulse", "pi"):
             r = v.get(name)
             obs.append(
-                iv.numeric_observation(
+                numeric_observation(
                     _HANDLES[name],
                     name,
                     None if r is None else r.value,
@@ -221,12 +246,12 @@ class IntelliVueMonitor:
             r = self._pending
             if r.time is not None and r.time > now:
                 return
-            if r.signal in iv.SIGNAL_PHYSIO:
+            if r.signal in SIGNAL_PHYSIO:
                 self.values[r.signal] = r
             self._pending = None
 
     def _ticks(self, now: float) -> int:
-        return iv.relative_time(max(0.0, now - self.start))
+        return relative_time(max(0.0, now - self.start))
 
     def _frame(self, user_data: bytes) -> bytes:
         corrupt = self._corrupt > 0
@@ -235,8 +260,8 @@ class IntelliVueMonitor:
         return encode_frame(user_data, corrupt_fcs=corrupt)
 
 
-class IntelliVueModel:
-    """The IntelliVue monitor as a ``drivers.simulator`` device model.
+class IntelliVueModel(Model):
+    """The IntelliVue monitor as a device model for the simulator engine (:mod:`drivers.model`).
 
     The generic simulator frames host requests as text lines; IntelliVue is
     binary, so the simulator hands this model raw bytes through
@@ -248,12 +273,12 @@ class IntelliVueModel:
     ``utc_offset_h``, ``min_poll_period_s``.
     """
 
-    period_s: float | None = None
     #: The scenario signals this monitor measures.
-    signals: frozenset[str] = frozenset(iv.SIGNAL_PHYSIO)
+    signals = frozenset(SIGNAL_PHYSIO)
 
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
-        opts = dict(options or {})
+        super().__init__(options)
+        opts = self.options
         self.abort_every_s = float(opts["abort_every"]) if opts.get("abort_every") else None
         self.monitor = IntelliVueMonitor(
             utc_offset_h=float(opts.get("utc_offset_h", 0.0)),
@@ -262,19 +287,10 @@ class IntelliVueModel:
         self._started: float | None = None
         self._next_abort: float | None = None
 
-    def emit(self, state: Any, t: float) -> list[bytes]:
-        return []
-
-    def on_reading(self, state: Any, r: Reading, t: float) -> list[bytes]:
-        return []
-
-    def answer(self, request: bytes, state: Any, t: float) -> list[bytes]:
-        return []
-
     def bad_checksum(self, frame: bytes) -> bytes | None:
         return corrupt_fcs(frame)
 
-    def receive(self, data: bytes, state: Any, t: float) -> list[bytes]:
+    def receive(self, data: bytes, state: VitalState, t: float) -> list[bytes]:
         """Bytes from the host -> frames to send (one item per frame)."""
         if self._started is None:
             self._started = self.monitor.start = t
@@ -283,7 +299,7 @@ class IntelliVueModel:
         values: dict[str, Reading] = {}
         if not state.sensor_off:
             for signal, value in state.values.items():
-                if signal in iv.SIGNAL_PHYSIO:
+                if signal in SIGNAL_PHYSIO:
                     values[signal] = Reading.of(
                         signal,
                         value,

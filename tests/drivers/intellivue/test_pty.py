@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import serial
 
-from drivers import intellivue as iv
-from drivers.intellivue_sim import IntelliVueMonitor, constant_scenario, serve
+from drivers.intellivue.session import IntelliVueDecoder, IntelliVueSession, run_session
+from drivers.intellivue.simulator import IntelliVueMonitor, constant_scenario, serve
 from edge.vocabulary import Reading
 from tests.support import REPO, Pty, wait_for
 
@@ -49,7 +49,7 @@ class Host:
 
     def __init__(self, path: str, **options: float) -> None:
         self.port = serial.Serial(path, 115200, timeout=0.05)
-        self.session = iv.IntelliVueSession("mp90", options)
+        self.session = IntelliVueSession("mp90", options)
         self.readings: list[Reading] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -61,7 +61,7 @@ class Host:
             self.readings.append(r)
 
     def _run(self) -> None:
-        iv.run_session(self.port, self.session, self._on_reading, self._stop.is_set, time.time)
+        run_session(self.port, self.session, self._on_reading, self._stop.is_set, time.time)
 
     def signals(self, since: int = 0) -> list[str]:
         with self._lock:
@@ -142,7 +142,7 @@ def test_session_over_pty_associates_polls_survives_faults(monitor_on_pty) -> No
     wait_for(lambda: monitor.received.get("release_request") == 1, 5, message="release")
 
     # the monitor's side of the conversation decodes offline to the same values
-    offline = iv.IntelliVueDecoder("mp90", {}).feed(capture.getvalue())
+    offline = IntelliVueDecoder("mp90", {}).feed(capture.getvalue())
     assert {r.signal for r in offline} == {"sbp", "dbp", "map", "spo2", "pulse", "pi"}
     assert {r.value for r in offline if r.signal == "spo2"} == {97.0}
 
@@ -150,7 +150,15 @@ def test_session_over_pty_associates_polls_survives_faults(monitor_on_pty) -> No
 def test_simulator_process_with_driver(tmp_path: Path) -> None:
     link = tmp_path / "intellivue"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "drivers.intellivue_sim", "--link", str(link), "--nibp-every", "5"],
+        [
+            sys.executable,
+            "-m",
+            "drivers.intellivue.simulator",
+            "--link",
+            str(link),
+            "--nibp-every",
+            "5",
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
