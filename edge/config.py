@@ -26,13 +26,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from edge.vocabulary import parse_time
-
-if TYPE_CHECKING:
-    from drivers.transport import SerialSettings
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 
@@ -104,29 +101,6 @@ class DeviceConfig:
         None, doc="silence before device_offline", min=0.5, max=86400
     )
     options: dict = setting({}, doc="driver-specific options")  # noqa: RUF009
-
-
-def serial_settings(device: DeviceConfig) -> SerialSettings:
-    """The transport's view of a configured device (:class:`drivers.transport.SerialSettings`).
-
-    The drivers define what they need and import nothing of the app; this is
-    the one place the app's configuration is turned into it.
-    """
-    from drivers.transport import SerialSettings  # pyserial: only for callers that open ports
-
-    return SerialSettings(
-        device_id=device.id,
-        port=device.port,
-        baudrate=device.baudrate,
-        bytesize=device.bytesize,
-        parity=device.parity,
-        stopbits=device.stopbits,
-        xonxoff=device.xonxoff,
-        rtscts=device.rtscts,
-        poll_interval_s=device.poll_interval_s,
-        max_quiet_s=device.max_quiet_s,
-        options=dict(device.options),
-    )
 
 
 @dataclass(frozen=True, slots=True)

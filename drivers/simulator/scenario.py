@@ -25,13 +25,15 @@
    ``;`` (``|`` and spaces accepted too), ``dose`` rows skipped. Rows must be
    in time order. Times are shifted so the first row falls on ``start``
    (``shift=False`` keeps them).
-4. **Plug-ins** ``NAME:ARGS`` listed in :data:`PLUGINS` (the hook for the
-   virtual patient). A plug-in is ``"module:function"``; the function is called
-   as ``function(args: str, start: float, source: str) -> Iterator[Reading]``
-   and must yield Readings with ``time`` set, in time order. To add the virtual
-   patient (issue "virtual patient"), add one line, e.g.
-   ``"patient": "sim.patient:scenario"``; then
+4. **Plug-ins** ``NAME:ARGS``: entry points of the group
+   :data:`PLUGIN_GROUP` (``capleak.scenarios``), declared by whichever package
+   provides them, so the drivers name no module of the app. capleak's own
+   ``pyproject.toml`` registers the virtual patient
+   (``patient = "edge.lab.patient.scenario:scenario"``), so
    ``capleak simulate --scenario patient:moderate:42`` works with every device.
+   The entry point is a function called as
+   ``function(args: str, start: float, source: str) -> Iterator[Reading]`` that
+   yields Readings with ``time`` set, in time order.
 
 Scenario readings may carry flags (artifact, sensor_off, ...): device
 simulators encode them the way the real device would.
@@ -45,19 +47,18 @@ from __future__ import annotations
 
 import csv
 import heapq
-import importlib
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from edge.vocabulary import FLAGS, SIGNALS, Reading, parse_time
 
-#: Plug-in scenario kinds: ``prefix -> "module:function"`` (see the module docstring).
-PLUGINS: Mapping[str, str] = {
-    "patient": "edge.lab.patient.scenario:scenario",  # patient:SEVERITY[:SEED[:DAYS]]
-}
+#: Entry-point group of plug-in scenario kinds (see the module docstring).
+PLUGIN_GROUP = "capleak.scenarios"
+
 
 #: Default measurement period per signal, seconds.
 PERIODS: Mapping[str, float] = {
@@ -239,9 +240,9 @@ def _load(
     spec: str, start: float, source: str, shift: bool, keep: frozenset[str] | None
 ) -> Iterator[Reading]:
     name, sep, args = spec.partition(":")
-    if sep and name in PLUGINS:
-        module, _, func = PLUGINS[name].partition(":")
-        return iter(getattr(importlib.import_module(module), func)(args, start, source))
+    if sep and name.isidentifier():
+        for ep in entry_points(group=PLUGIN_GROUP, name=name):
+            return iter(ep.load()(args, start, source))
     if spec.lower().endswith(".csv") or (Path(spec).is_file() and "=" not in spec):
         rows = read_replay_csv(spec, source)
         if not shift:

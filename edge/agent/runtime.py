@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge.agent.sdnotify import Notifier, Watchdog
 from edge.clock import Clock, SystemClock
-from edge.config import Config, ConfigError
+from edge.config import Config, ConfigError, DeviceConfig
 from edge.messaging.mqtt import parse_broker_url
 from edge.vocabulary import (
     Alert,
@@ -62,7 +62,7 @@ from edge.vocabulary import (
 )
 
 if TYPE_CHECKING:  # imported lazily at run time: `capleak --help` stays fast
-    from drivers.transport import DeviceLink, DeviceStatus
+    from drivers.transport import DeviceLink, DeviceStatus, SerialSettings
     from edge.agent.dispatch import Dispatcher
     from edge.core import Core, Output
     from edge.messaging.alerts import AlertEvent
@@ -252,7 +252,6 @@ class Runtime:
     def _start_links(self) -> None:
         from drivers.registry import get_driver
         from drivers.transport import DeviceLink
-        from edge.config import serial_settings
 
         for d in self.config.devices:
             spec = get_driver(d.driver)
@@ -499,6 +498,29 @@ def core_command(command: Command, core: Core, now: float) -> tuple[dict[str, An
         core.set_baseline(args["signal"], value, t)
         return {"signal": args["signal"], "value": value}, []
     raise ValueError(f"the agent does not handle the command {command.name!r}")
+
+
+def serial_settings(device: DeviceConfig) -> SerialSettings:
+    """The transport's view of a configured device (:class:`drivers.transport.SerialSettings`).
+
+    The drivers define what they need and import nothing of the app; the runtime,
+    which wires them, is the one place the app's configuration is turned into it.
+    """
+    from drivers.transport import SerialSettings
+
+    return SerialSettings(
+        device_id=device.id,
+        port=device.port,
+        baudrate=device.baudrate,
+        bytesize=device.bytesize,
+        parity=device.parity,
+        stopbits=device.stopbits,
+        xonxoff=device.xonxoff,
+        rtscts=device.rtscts,
+        poll_interval_s=device.poll_interval_s,
+        max_quiet_s=device.max_quiet_s,
+        options=dict(device.options),
+    )
 
 
 def _tcp_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
