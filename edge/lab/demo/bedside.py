@@ -30,7 +30,7 @@ class DeviceSimulators:
         for dev, driver, _ in DEMO_DEVICES:
             model = make_model(driver, {})
             if driver == "masimo-ascii":
-                model.period_s = DEMO_SPO2_PERIOD_S  # type: ignore[misc]
+                model.period_s = DEMO_SPO2_PERIOD_S
             link = workdir / f"capleak-{dev}"
             sim = Simulator(model, PtyEndpoint(str(link)), iter(course.per_device[dev]), clock)
             self.ports[dev] = str(link)
