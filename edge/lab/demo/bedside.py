@@ -30,7 +30,8 @@ class DeviceSimulators:
         for dev, driver, _ in DEMO_DEVICES:
             model = make_model(driver, {})
             if driver == "masimo-ascii":
-                model.period_s = DEMO_SPO2_PERIOD_S
+                # the demo slows the oximeter down; models keep period_s as a plain attribute
+                model.period_s = DEMO_SPO2_PERIOD_S  # type: ignore[misc]
             link = workdir / f"capleak-{dev}"
             sim = Simulator(model, PtyEndpoint(str(link)), iter(course.per_device[dev]), clock)
             self.ports[dev] = str(link)
