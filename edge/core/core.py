@@ -38,20 +38,9 @@ from edge.core.artifacts import (
 from edge.core.baselines import Baseline, Baselines
 from edge.core.dose import DoseCheck, DoseSchedule, HoldCriterion
 from edge.core.indicators import Condition
-from edge.core.outputs import Output, SignalTrend, TrendSummary
-from edge.core.rules import (
-    BpFalling,
-    ClsSuspected,
-    Desaturation,
-    DoseHold,
-    Hypotension,
-    NibpOverdue,
-    SensorOff,
-    SpO2Falling,
-    Tachycardia,
-    WeightGain,
-)
-from edge.core.trend import ExpAverage, LocalLinearTrend, MinuteMean
+from edge.core.outputs import Output, TrendSummary, summarise
+from edge.core.rules import RuleSet
+from edge.core.trend import TREND_MODELS, ExpAverage, LocalLinearTrend, MinuteMean
 from edge.core.validation import (
     FAULT_FLAGS,
     NIBP_SIGNALS,
@@ -62,34 +51,12 @@ from edge.core.validation import (
     Timeline,
     fault_reason,
 )
-from edge.vocabulary import Alert, AlertCode, Reading, parse_time
-
-#: Trend model parameters per signal: q (units^2/h^3), r (units^2), slope prior
-#: variance ((units/h)^2), restart after a gap (h). Measurement noise and how fast
-#: physiology moves, not clinical limits, so code constants (docs/core.md, "Trends").
-TREND_MODELS: dict[str, tuple[float, float, float, float]] = {
-    "sbp": (2.0, 49.0, 4.0, 12.0),
-    "map": (1.2, 27.0, 2.0, 12.0),
-    "dbp": (1.2, 27.0, 2.0, 12.0),
-    "spo2": (0.5, 1.0, 4.0, 2.0),
-    "pulse": (20.0, 16.0, 100.0, 2.0),
-    "weight": (0.002, 0.09, 0.01, 96.0),
-}
+from edge.vocabulary import Alert, Reading, parse_time
 
 #: Readings with times outside this range (epoch s) cannot be real.
 _MIN_TIME, _MAX_TIME = 0.0, 1.0e10
 #: At most this many devices are tracked for sensor_off.
 _MAX_SOURCES = 16
-#: Alerts after which cls_suspected is re-evaluated (its domains' codes).
-_CLS_EVIDENCE = frozenset(
-    {
-        AlertCode.HYPOTENSION,
-        AlertCode.BP_FALLING,
-        AlertCode.WEIGHT_GAIN,
-        AlertCode.DESATURATION,
-        AlertCode.SPO2_FALLING,
-    }
-)
 
 
 class Core:
@@ -148,37 +115,9 @@ class Core:
         # weight
         self._weight_range = PLAUSIBLE["weight"]
         self._weight_steps = WeightStepFilter(th.weight_step_kg, th.weight_step_window_min * 60)
-        # the rules
-        self.hypotension = Hypotension.from_thresholds(th)
-        self.bp_falling = BpFalling.from_thresholds(th)
-        self.desaturation = Desaturation.from_thresholds(th)
-        self.spo2_falling = SpO2Falling.from_thresholds(th)
-        self.weight_gain = WeightGain.from_thresholds(th)
-        self.tachycardia = Tachycardia.from_thresholds(th)
-        self.cls_suspected = ClsSuspected(
-            {
-                "bp": (self.hypotension.condition, self.bp_falling.condition),
-                "weight": (self.weight_gain.condition,),
-                "spo2": (self.desaturation.condition, self.spo2_falling.condition),
-            }
-        )
-        self.nibp_overdue = NibpOverdue(th.nibp_overdue_min)
-        self.dose_hold = DoseHold.from_thresholds(th)
-        self.sensor_off = SensorOff(th.sensor_off_grace_s, _MAX_SOURCES)
-        self.conditions: dict[str, Condition] = {
-            rule.code: rule.condition
-            for rule in (
-                self.hypotension,
-                self.bp_falling,
-                self.desaturation,
-                self.spo2_falling,
-                self.weight_gain,
-                self.tachycardia,
-                self.cls_suspected,
-                self.nibp_overdue,
-                self.dose_hold,
-            )
-        }
+        # the rules (edge.core.rules), each with its condition
+        self.rules = RuleSet(th, _MAX_SOURCES)
+        self.conditions: dict[str, Condition] = self.rules.conditions
         # dose schedule
         start = parse_time(pt.dose_start) if pt.dose_start else None
         self.schedule = DoseSchedule(
@@ -233,7 +172,7 @@ class Core:
         self.schedule.dose(time)
         self._baselines.dose_given(time)
         self._baseline_close = -math.inf
-        self._emit(out, self.dose_hold.dose_given(time))
+        self._emit(out, self.rules.dose_hold.dose_given(time))
         return out
 
     def set_baseline(self, signal: str, value: float, time: float | None = None) -> Baseline:
@@ -247,55 +186,14 @@ class Core:
     @property
     def active(self) -> dict[str, str]:
         """Active conditions: code (with ``/source`` for per-device ones) -> priority."""
-        act = {c.code: c.priority.value for c in self.conditions.values() if c.priority}
-        act.update(self.sensor_off.active)
-        return act
+        return self.rules.active
 
     def trends(self, now: float | None = None) -> TrendSummary:
         """Every trend projected to ``now`` (default: the latest reading time)."""
         if now is None:
             now = self.now if math.isfinite(self.now) else 0.0
-        th = self.th
-        horizon = th.bp_projection_h
-        base_w = self._baselines.value("weight")
-        limits: dict[str, tuple[float | None, bool]] = {
-            "sbp": (th.hold_sbp_mmhg, True),
-            "map": (th.hold_map_mmhg, True),
-            "dbp": (None, True),
-            "spo2": (th.hold_spo2_pct, True),
-            "pulse": (th.hold_hr_absolute_bpm, False),
-            "weight": (
-                None if base_w is None else base_w * (1 + th.hold_weight_gain_pct / 100),
-                False,
-            ),
-        }
-        signals = {}
-        for signal, trend in self.trend.items():
-            est = trend.estimate(now)
-            if est is None:
-                continue
-            limit, falling = limits[signal]
-            hours = prob = None
-            if limit is not None:
-                h = est.hours_to(limit)
-                hours = h if math.isfinite(h) and h >= 0 else None
-                below = est.probability_below(limit, horizon)
-                prob = below if falling else 1.0 - below
-            signals[signal] = SignalTrend(signal, est, limit, hours, prob, horizon)
-        gain = rate = None
-        w = self.trend["weight"].estimate(now)
-        if w is not None:
-            rate = w.slope_per_h * 24.0
-            if base_w:
-                gain = (w.level - base_w) / base_w * 100.0
-        return TrendSummary(
-            time=now,
-            signals=signals,
-            baselines=self._baselines.as_dict(),
-            weight_gain_pct=gain,
-            weight_kg_per_24h=rate,
-            active=self.active,
-            rejected=self.rejected.as_dict(),
+        return summarise(
+            now, self.trend, self._baselines, self.th, self.active, self.rejected.as_dict()
         )
 
     def hold_criteria(self, now: float) -> tuple[HoldCriterion, ...]:
@@ -310,7 +208,7 @@ class Core:
         if base and w.n:
             gain = (w.level - base) / base * 100.0
         cycle = self._held if self._held is not None else self.last_nibp
-        return self.dose_hold.criteria(now, cycle, self._spo2_minute, gain, self._pulse_avg)
+        return self.rules.dose_hold.criteria(now, cycle, self._spo2_minute, gain, self._pulse_avg)
 
     # ------------------------------------------------------------------ routing helpers
 
@@ -318,8 +216,8 @@ class Core:
         if alert is None:
             return
         out.append(alert)
-        if alert.code in _CLS_EVIDENCE:
-            cls_alert = self.cls_suspected.update(alert.time)
+        if alert.code in self.rules.evidence:
+            cls_alert = self.rules.cls_suspected.update(alert.time)
             if cls_alert is not None:
                 out.append(cls_alert)
 
@@ -342,11 +240,11 @@ class Core:
         open_since = self._nibp.time  # None: no cycle open
         if open_since is not None and t > open_since:
             self._close_nibp(out)
-        self._emit(out, self.nibp_overdue.tick(t))
-        self._emit(out, self.dose_hold.tick(t))
+        self._emit(out, self.rules.nibp_overdue.tick(t))
+        self._emit(out, self.rules.dose_hold.tick(t))
         due = self.schedule.check_due(t)
         if due is not None:
-            check, alert = self.dose_hold.check(
+            check, alert = self.rules.dose_hold.check(
                 t, due, self.schedule.dose_number(due), self.hold_criteria(t)
             )
             self.last_dose_check = check
@@ -361,7 +259,7 @@ class Core:
         if r.signal != "pi":
             self.rejected.count(r.signal, fault_reason(r) or "flagged")
         if not flags.isdisjoint(SENSOR_OFF_FLAGS):
-            self._emit(out, self.sensor_off.off(r.source, t))
+            self._emit(out, self.rules.sensor_off.off(r.source, t))
         return True
 
     # ------------------------------------------------------------------ SpO2 / pulse
@@ -376,14 +274,14 @@ class Core:
         if r.flags and self._flagged(r, t, out):
             return
         timeline.last["spo2"] = t
-        if self.sensor_off.pending:
-            self._emit(out, self.sensor_off.on(r.source, t))
+        if self.rules.sensor_off.pending:
+            self._emit(out, self.rules.sensor_off.on(r.source, t))
         v = r.value
         reason = self._spo2_clean.reject(t, v)
         if reason is not None:
             self.rejected.count("spo2", reason)
             return
-        self._emit(out, self.desaturation.update(t, v))
+        self._emit(out, self.rules.desaturation.update(t, v))
         done = self._spo2_minutes.add(t, v)
         if done is not None:
             # a finished minute of SpO2; t (the reading that closed it) is the alert time
@@ -391,7 +289,8 @@ class Core:
             self._spo2_minute = (tm, mean)
             self._baselines.observe("spo2", tm, mean)
             trend = self.trend["spo2"].update(tm, mean)
-            self._emit(out, self.spo2_falling.update(t, trend, self._baselines.value("spo2")))
+            base = self._baselines.value("spo2")
+            self._emit(out, self.rules.spo2_falling.update(t, trend, base))
 
     def _on_pulse(self, r: Reading, t: float, out: list[Output]) -> None:
         timeline = self._timeline
@@ -418,7 +317,7 @@ class Core:
             assert hr is not None
             self._baselines.observe("pulse", tm, mean)
             self.trend["pulse"].update(tm, mean)
-            self._emit(out, self.tachycardia.update(t, hr, mean))
+            self._emit(out, self.rules.tachycardia.update(t, hr, mean))
 
     def _on_pi(self, r: Reading, t: float, out: list[Output]) -> None:
         if r.flags and not r.flags.isdisjoint(SENSOR_OFF_FLAGS):
@@ -437,8 +336,9 @@ class Core:
                     return
             elif timeline.runs:
                 timeline.runs.pop("nibp", None)
-        if self.sensor_off.pending and not (r.flags and not r.flags.isdisjoint(SENSOR_OFF_FLAGS)):
-            self._emit(out, self.sensor_off.on(r.source, t))
+        sensor_off = self.rules.sensor_off
+        if sensor_off.pending and not (r.flags and not r.flags.isdisjoint(SENSOR_OFF_FLAGS)):
+            self._emit(out, sensor_off.on(r.source, t))
         asm.add(r)
         if asm.complete:
             self._close_nibp(out)
@@ -485,9 +385,9 @@ class Core:
                 self.trend[signal].update(t, value)
                 if signal != "dbp":
                     self._baselines.observe(signal, t, value)
-        self._emit(out, self.nibp_overdue.measured(t))
-        self._emit(out, self.bp_falling.update(c, self.trend, self._baselines))
-        self._emit(out, self.hypotension.update(c))
+        self._emit(out, self.rules.nibp_overdue.measured(t))
+        self._emit(out, self.rules.bp_falling.update(c, self.trend, self._baselines))
+        self._emit(out, self.rules.hypotension.update(c))
 
     # ------------------------------------------------------------------ weight
 
@@ -510,7 +410,8 @@ class Core:
         if rejected:
             self.rejected.count("weight", reason, rejected)
         trend = self.trend["weight"]
+        baselines = self._baselines
         for tw, w in accepted:
-            self._baselines.observe("weight", tw, w)
+            baselines.observe("weight", tw, w)
             trend.update(tw, w)
-            self._emit(out, self.weight_gain.update(tw, trend, self._baselines.value("weight")))
+            self._emit(out, self.rules.weight_gain.update(tw, trend, baselines.value("weight")))

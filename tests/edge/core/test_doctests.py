@@ -14,6 +14,7 @@ MODULES = [
     "edge.core.dose",
     "edge.core.indicators",
     "edge.core.replay",
+    "edge.core.rules",
     "edge.core.rules.base",
     "edge.core.rules.dose_hold",
     "edge.core.rules.heart_rate",
