@@ -301,6 +301,125 @@ class Thresholds:
         min=0,
         max=5,
     )
+    # The rules' own numbers (edge/core/rules; docs/core.md, "Indicators and alert
+    # conditions"): before issue #11 these were constants in edge/core/core.py.
+    spo2_plausible_min_pct: float = setting(
+        50.0,
+        doc="SpO2 below this is unusable and rejected (pobm/PhysioZoo cleaning range "
+        "50-100, signal-processing.md 'SpO2 artifact rules')",
+        min=0,
+        max=80,
+    )
+    spo2_blanking_s: float = setting(
+        10.0,
+        doc="after an unusable SpO2 (below spo2_plausible_min_pct) the next samples are "
+        "blanked this long (pobm/PhysioZoo: blank +-10 s, signal-processing.md)",
+        min=0,
+        max=120,
+    )
+    desaturation_off_s: float = setting(
+        60.0,
+        doc="desaturation ends only after recovery has held this long (at least "
+        "alarm_delay_s); the window of Nellcor's 3-in-60 s rule (clinical.md 'Alarm "
+        "practice'), so a saturation hovering at the limit does not flap",
+        min=0,
+        max=3600,
+    )
+    desaturation_recovery_points: float = setting(
+        2.0,
+        doc="desaturation ends only with SpO2 this many points above hold_spo2_pct "
+        "(oximeter accuracy is about +-2 points, signal-processing.md 'The data')",
+        min=0,
+        max=10,
+    )
+    spo2_falling_off_s: float = setting(
+        600.0,
+        doc="spo2_falling ends only after the trend has been back above its limit this "
+        "long (an hours-long drift, Saab 2021 30 min windows, clinical.md)",
+        min=0,
+        max=86400,
+    )
+    spo2_falling_hysteresis_points: float = setting(
+        1.0,
+        doc="spo2_falling ends only with the SpO2 trend this many points above its limit "
+        "(a probe change moves SpO2 by 1-2 points, see spo2_drop_points)",
+        min=0,
+        max=10,
+    )
+    tachycardia_off_s: float = setting(
+        600.0,
+        doc="tachycardia ends only after the pulse has been below its limit this long "
+        "(Dutcher 2014 Table 3: HR 'persisting'; the same 10 min as tachycardia_high_min_s)",
+        min=0,
+        max=86400,
+    )
+    tachycardia_hysteresis_bpm: float = setting(
+        5.0,
+        doc="tachycardia steps down only this far below its limit (docs/core.md; pulse "
+        "rates wander a few /min minute to minute)",
+        min=0,
+        max=30,
+    )
+    bp_confirm_cycles: int = setting(
+        2,
+        doc="hypotension and bp_falling start and end only after this many consecutive "
+        "validated NIBP cycles agree (NIBP error +-5 mmHg and failed cycles, "
+        "signal-processing.md 'The data')",
+        min=1,
+        max=6,
+    )
+    bp_projection_min_cycles: int = setting(
+        3,
+        doc="bp_falling by projection needs at least this many cycles in the trend (a "
+        "slope from fewer +-5 mmHg readings is noise, signal-processing.md)",
+        min=2,
+        max=20,
+    )
+    bp_projection_release: float = setting(
+        0.5,
+        doc="an active bp_falling by projection ends once the crossing probability falls "
+        "below this (hysteresis under bp_projection_confidence, docs/core.md)",
+        min=0.05,
+        max=0.95,
+    )
+    nibp_outlier_min_mmhg: float = setting(
+        15.0,
+        doc="an NIBP cycle is an outlier only when it is also this many mmHg off its "
+        "trend (three times the +-5 mmHg NIBP error, signal-processing.md 'The data')",
+        min=0,
+        max=60,
+    )
+    nibp_cusum_h: float = setting(
+        4.0,
+        doc="CUSUM decision limit (in prediction-error SDs, k = 0.5) that re-opens an NIBP "
+        "trend's slope (Yang, Dumont & Ansermino 2010, signal-processing.md 'Change "
+        "detection')",
+        min=1,
+        max=20,
+    )
+    pulse_average_half_life_s: float = setting(
+        300.0,
+        doc="half-life of the smoothed pulse used by tachycardia and the pre-dose check: "
+        "HR 'persisting' (Dutcher 2014 Table 3); time-aware exponential weighting "
+        "(signal-processing.md 'Streaming estimators')",
+        min=30,
+        max=3600,
+    )
+    hold_recent_min: float = setting(
+        60.0,
+        doc="the pre-dose check shows SpO2 and HR values no older than this; older ones are "
+        "missing, never reassuring (clinical.md 'Hold / stop criteria': assessed at each "
+        "dose)",
+        min=5,
+        max=480,
+    )
+    hold_recent_nibp_min: float = setting(
+        240.0,
+        doc="the pre-dose check shows the last NIBP cycle no older than this (the longest "
+        "usual NIBP interval, q4 h, signal-processing.md 'The data')",
+        min=15,
+        max=1440,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,6 +570,15 @@ def _check_thresholds(t: Thresholds) -> None:
     if t.hold_hr_absolute_bpm <= t.hold_hr_relative_bpm:
         raise ConfigError(
             "thresholds.hold_hr_absolute_bpm", "must be above thresholds.hold_hr_relative_bpm"
+        )
+    if t.bp_projection_release > t.bp_projection_confidence:
+        raise ConfigError(
+            "thresholds.bp_projection_release",
+            "must not be above thresholds.bp_projection_confidence",
+        )
+    if t.spo2_plausible_min_pct >= t.hold_spo2_pct:
+        raise ConfigError(
+            "thresholds.spo2_plausible_min_pct", "must be below thresholds.hold_spo2_pct"
         )
 
 
