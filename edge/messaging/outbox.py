@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.clock import Clock, SystemClock
+from edge.messaging.mqtt import topic_name_problem
 from edge.vocabulary import iso_time
 
 log = logging.getLogger(__name__)
@@ -236,6 +237,8 @@ class Outbox:
         for it in items:
             if it.kind not in KINDS:
                 raise ValueError(f"unknown message kind {it.kind!r}; known: {KINDS}")
+            if problem := topic_name_problem(it.topic):
+                raise ValueError(f"cannot publish to topic {it.topic[:100]!r}: it {problem}")
         out = []
         with self._lock, self._transaction():
             seq = self._get("next_seq", 1)

@@ -76,7 +76,8 @@ from edge.clock import Clock, SystemClock
 from edge.config import Config
 from edge.messaging.alerts import AlertEvent, UnknownAlert
 from edge.messaging.commands import Command, CommandError, parse_command
-from edge.messaging.mqtt import new_client
+from edge.messaging.health import Health, Throttle
+from edge.messaging.mqtt import new_client, topic_name_problem
 from edge.messaging.outbox import Outbox, Outgoing
 from edge.vocabulary import Reading, iso_time
 
@@ -118,8 +119,10 @@ class Publisher:
         window: int = 20,
         reconnect_delay: tuple[float, float] = (0.25, 10.0),
         version: str = __version__,
+        health: Health | None = None,
     ) -> None:
         self.config = config
+        self.health = health or Health()
         self.outbox = outbox
         self.clock = clock or SystemClock()
         self.on_command = on_command
@@ -152,6 +155,8 @@ class Publisher:
         self._replies: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
         self.rejected = 0
         self.connects = 0
+        self._bad_reply_log = Throttle()
+        self._dead_letter_log = Throttle()
 
     def topic(self, name: str) -> str:
         return f"{self.root}/{name}"
@@ -326,6 +331,8 @@ class Publisher:
             "outbox_depth": self.outbox.depth(),
             "drops": self.outbox.drops(),
             "rejected": self.rejected,
+            "dead_letters": self.outbox.dead_letters(),
+            **self.health.snapshot(),
         }
 
     def _status_payload(self, state: str, **extra: Any) -> bytes:
@@ -390,6 +397,19 @@ class Publisher:
         if props is not None:
             response_topic = getattr(props, "ResponseTopic", None)
             correlation = getattr(props, "CorrelationData", None)
+        if response_topic is not None and (problem := topic_name_problem(response_topic)):
+            # Its reply could never be published and would block the outbox: refuse the
+            # command before anything is stored or applied (the sender learns nothing:
+            # there is nowhere to answer).
+            self.health.drop("commands_bad_response_topic")
+            self._bad_reply_log.log(
+                log,
+                logging.WARNING,
+                "command on %s refused: its MQTT 5 response topic %s",
+                msg.topic,
+                problem,
+            )
+            return
         self._inbound.append(
             _Inbound(msg.topic, bytes(msg.payload), bool(msg.retain), response_topic, correlation)
         )
@@ -417,9 +437,12 @@ class Publisher:
                     self._handle_command(self._inbound.popleft())
                 self._flush_if_due()
                 self._fill_window()
-            except Exception:
+            except Exception as e:
+                self.health.failed("publisher", f"{type(e).__name__}: {e}")
                 log.exception("publisher pump error (continuing)")
                 time.sleep(0.1)
+            else:
+                self.health.succeeded("publisher")
 
     def _wait_time(self) -> float:
         with self._batch_lock:
@@ -444,11 +467,19 @@ class Publisher:
                 continue  # the status message, published outside the outbox
             if failed:
                 self.rejected += 1
-                log.error("broker refused message seq %d (not retried)", seq)
-            done.append(seq)
+                self._dead_letter(seq, "refused by the broker (failure PUBACK)")
+            else:
+                done.append(seq)
         if done:
             self.outbox.delete(done)
             self._wake()
+
+    def _dead_letter(self, seq: int, reason: str) -> None:
+        """Move a row that can never be published aside, so the queue goes on."""
+        self.outbox.dead_letter(seq, reason)
+        self._dead_letter_log.log(
+            log, logging.ERROR, "outbox row seq %d moved to the dead-letter table: %s", seq, reason
+        )
 
     def _fill_window(self) -> None:
         client = self._client
@@ -464,7 +495,15 @@ class Publisher:
             if m.correlation is not None and client.protocol == mqtt.MQTTv5:
                 props = Properties(PacketTypes.PUBLISH)
                 props.CorrelationData = m.correlation
-            info = client.publish(m.topic, m.payload, m.qos, m.retain, props)
+            try:
+                info = client.publish(m.topic, m.payload, m.qos, m.retain, props)
+            except ValueError as e:  # invalid topic, payload too large: never publishable
+                self._dead_letter(m.seq, f"refused by the MQTT client: {e}")
+                self._cursor = m.seq
+                self._wake()
+                continue
+            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                break  # not taken: hand it over again next time
             self._inflight[info.mid] = m.seq
             self._cursor = m.seq
 
