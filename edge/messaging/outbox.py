@@ -63,6 +63,9 @@ DROPPABLE = ("vitals", "trends")
 KINDS = ("vitals", "trends", "alert", "state", "reply")
 
 OUTBOX_FILE = "outbox.sqlite3"
+#: What a failed outbox write raises (a full disk, an I/O error, a locked or damaged file).
+STORAGE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
+
 #: Dead-lettered rows kept for diagnosis (the count of all of them is kept apart).
 DEAD_LETTER_KEEP = 1000
 

@@ -78,7 +78,7 @@ from edge.messaging.alerts import AlertEvent, UnknownAlert
 from edge.messaging.commands import Command, CommandError, parse_command
 from edge.messaging.health import Health, Throttle
 from edge.messaging.mqtt import new_client, topic_name_problem
-from edge.messaging.outbox import Outbox, Outgoing
+from edge.messaging.outbox import STORAGE_ERRORS, Outbox, Outgoing
 from edge.vocabulary import Reading, iso_time
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,8 @@ class Publisher:
         self.rejected = 0
         self.connects = 0
         self._bad_reply_log = Throttle()
+        self._storage_log = Throttle()
+        self._status_seq = 0
         self._dead_letter_log = Throttle()
 
     def topic(self, name: str) -> str:
@@ -249,9 +251,19 @@ class Publisher:
 
     # -- what the application publishes ----------------------------------------------
 
-    def enqueue(self, items: Iterable[Outgoing]) -> None:
-        """Low level: commit messages (full topics, see :meth:`topic`) in one transaction."""
-        self.outbox.put_many(items)
+    def enqueue(self, items: Iterable[Outgoing], state: Mapping[str, Any] | None = None) -> None:
+        """Low level: commit messages (full topics, see :meth:`topic`) in one transaction.
+
+        ``state`` is committed with them (:meth:`Outbox.put_many`). A storage error
+        is counted in ``status.errors.storage`` and raised: the caller decides what
+        to keep (:meth:`flush` drops and counts vitals; the dispatcher holds alerts).
+        """
+        try:
+            self.outbox.put_many(items, state)
+        except STORAGE_ERRORS as e:
+            self.health.failed("storage", f"{type(e).__name__}: {e}")
+            raise
+        self.health.succeeded("storage")
         self._wake()
 
     def add_reading(self, reading: Reading) -> None:
@@ -277,15 +289,26 @@ class Publisher:
         with self._batch_lock:
             batch, self._batch = self._batch, []
             if batch:
-                self.enqueue([Outgoing(self.topic("vitals"), {"readings": batch}, "vitals")])
+                try:
+                    self.enqueue([Outgoing(self.topic("vitals"), {"readings": batch}, "vitals")])
+                except STORAGE_ERRORS as e:
+                    # Vitals are not held: the next ones replace them. Counted, not hidden.
+                    self.health.drop("vitals", len(batch))
+                    self._storage_log.log(
+                        log, logging.ERROR, "%d readings not stored: %s", len(batch), e
+                    )
 
     def publish_alerts(
-        self, events: Sequence[AlertEvent], active: Sequence[Mapping[str, Any]] | None
+        self,
+        events: Sequence[AlertEvent],
+        active: Sequence[Mapping[str, Any]] | None,
+        state: Mapping[str, Any] | None = None,
     ) -> None:
         """Alert events on ``alerts``, then (if given) the retained ``alerts/active``.
 
         Pass ``active=book.active()`` whenever ``events`` is not empty (and once after
-        a restart, with no events, so the full list is published again).
+        a restart, with no events, so the full list is published again). ``state`` (the
+        book's snapshot) is committed in the same transaction. Raises on a storage error.
         """
         items = [Outgoing(self.topic("alerts"), {"alert": e.to_dict()}, "alert") for e in events]
         if active is not None:
@@ -297,8 +320,8 @@ class Publisher:
                     retain=True,
                 )
             )
-        if items:
-            self.enqueue(items)
+        if items or state:
+            self.enqueue(items, state)
 
     def publish_dose_check(self, dose_check: Payload) -> None:
         """The latest pre-dose check, retained (a dict or an object with ``to_dict()``)."""
@@ -336,9 +359,13 @@ class Publisher:
         }
 
     def _status_payload(self, state: str, **extra: Any) -> bytes:
+        try:
+            self._status_seq = self.outbox.allocate_seq()
+        except STORAGE_ERRORS as e:  # say how we are all the same; the seq opens no gap
+            self.health.failed("storage", f"{type(e).__name__}: {e}")
         body = {
             "msg_id": str(uuid.uuid4()),
-            "seq": self.outbox.allocate_seq(),
+            "seq": self._status_seq,
             "time": iso_time(self.clock.now()),
             **self.status(state),
             **extra,
@@ -368,7 +395,11 @@ class Publisher:
         self.connects += 1
         self._connected.set()
         log.info("connected to the broker (connect #%d)", self.connects)
-        client.publish(self.topic("status"), self._status_payload("online"), 1, True)
+        try:
+            client.publish(self.topic("status"), self._status_payload("online"), 1, True)
+        except Exception:  # an exception here would end paho's network thread
+            self.health.failed("publisher", "online status not published")
+            log.exception("could not publish the online status")
         client.subscribe(self.topic("cmd/+"), qos=1)
         self._wake()
 
