@@ -3,8 +3,9 @@
 Topics (``capleak/v1/{site}/{unit}/{bed}/`` + name; no patient identifiers)::
 
     status          QoS 1, retained   online (boot id, version, devices, outbox depth,
-                                      drops) after each connect; the Will publishes
-                                      offline, retained, when the connection is lost
+                                      drops, health) after each connect; the Will
+                                      publishes offline, retained, when the
+                                      connection is lost
     vitals          QoS 1             batches of readings (MDC, UCUM, LOINC)
     trends          QoS 1             periodic trend summaries
     alerts          QoS 1             alert events (edge.messaging.alerts.AlertEvent)
@@ -83,6 +84,7 @@ from edge.vocabulary import Reading, iso_time
 
 log = logging.getLogger(__name__)
 
+
 CommandHandler = Callable[[Command], Mapping[str, Any] | None]
 
 
@@ -158,6 +160,7 @@ class Publisher:
         self._bad_reply_log = Throttle()
         self._storage_log = Throttle()
         self._status_seq = 0
+        self._status_lock = threading.Lock()
         self._dead_letter_log = Throttle()
 
     def topic(self, name: str) -> str:
@@ -338,9 +341,7 @@ class Publisher:
 
     def publish_status(self) -> None:
         """Republish the retained ``online`` status (e.g. after device changes)."""
-        client = self._client
-        if client is not None and self.connected:
-            client.publish(self.topic("status"), self._status_payload("online"), 1, True)
+        self._publish_online()
 
     # -- status ------------------------------------------------------------------------
 
@@ -395,12 +396,7 @@ class Publisher:
         self.connects += 1
         self._connected.set()
         log.info("connected to the broker (connect #%d)", self.connects)
-        try:
-            client.publish(self.topic("status"), self._status_payload("online"), 1, True)
-        except Exception:  # an exception here would end paho's network thread
-            self.health.failed("publisher", "online status not published")
-            log.exception("could not publish the online status")
-        client.subscribe(self.topic("cmd/+"), qos=1)
+        client.subscribe(self.topic("cmd/+"), qos=1)  # the online status follows its SUBACK
         self._wake()
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
@@ -409,7 +405,26 @@ class Publisher:
                 "broker refused the subscription to %s: %s", self.topic("cmd/+"), reason_codes
             )
         self._subscribed.set()
+        self._publish_online()
         self._wake()
+
+    def _publish_online(self) -> None:
+        """The fresh ``online`` status, after paho's resends of this connection.
+
+        Status cannot go backwards: paho resends the unacknowledged messages of the
+        last connection (older statuses among them) after ``on_connect`` returns, and
+        the broker takes one connection's packets in order; so the fresh status goes
+        out from the SUBACK on, never between CONNACK and SUBACK.
+        """
+        client = self._client
+        if client is None or not self._subscribed.is_set():
+            return
+        try:
+            with self._status_lock:  # seq order = publish order, whichever thread
+                client.publish(self.topic("status"), self._status_payload("online"), 1, True)
+        except Exception:  # an exception here would end paho's network thread
+            self.health.failed("publisher", "online status not published")
+            log.exception("could not publish the online status")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
