@@ -433,12 +433,35 @@ class StorageConfig:
         min=100,
         max=50_000_000,
     )
+    fault_after_errors: int = setting(
+        5,
+        doc="consecutive processing or storage errors that raise agent_fault and stop petting "
+        "the systemd watchdog (so systemd restarts the agent); 5 as systemd's "
+        "DefaultStartLimitBurst (systemd-system.conf(5)): one error is transient, five in a "
+        "row are not",
+        min=1,
+        max=1000,
+    )
+    alert_backlog_max: int = setting(
+        1000,
+        doc="alert events held in memory while the outbox cannot store them (then the oldest "
+        "are dropped and counted); a simulated day-long CLS course raises a few dozen",
+        min=10,
+        max=100_000,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class PublishConfig:
     vitals_batch_s: float = setting(1.0, doc="batch vitals over this period", min=0, max=60)
     trends_interval_s: float = setting(60.0, doc="period of trends summaries", min=1, max=3600)
+    status_interval_s: float = setting(
+        60.0,
+        doc="republish the retained status (health counters) this often, real seconds; as "
+        "trends_interval_s, so a station's view of the agent's health is at most a minute old",
+        min=1,
+        max=3600,
+    )
     renotify_min: float = setting(
         5.0, doc="re-notify an unacknowledged high-priority alert this often", min=0.5, max=120
     )

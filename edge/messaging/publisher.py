@@ -3,8 +3,9 @@
 Topics (``capleak/v1/{site}/{unit}/{bed}/`` + name; no patient identifiers)::
 
     status          QoS 1, retained   online (boot id, version, devices, outbox depth,
-                                      drops) after each connect; the Will publishes
-                                      offline, retained, when the connection is lost
+                                      drops, health) after each connect; the Will
+                                      publishes offline, retained, when the
+                                      connection is lost
     vitals          QoS 1             batches of readings (MDC, UCUM, LOINC)
     trends          QoS 1             periodic trend summaries
     alerts          QoS 1             alert events (edge.messaging.alerts.AlertEvent)
@@ -76,11 +77,13 @@ from edge.clock import Clock, SystemClock
 from edge.config import Config
 from edge.messaging.alerts import AlertEvent, UnknownAlert
 from edge.messaging.commands import Command, CommandError, parse_command
-from edge.messaging.mqtt import new_client
-from edge.messaging.outbox import Outbox, Outgoing
+from edge.messaging.health import Health, Throttle
+from edge.messaging.mqtt import new_client, topic_name_problem
+from edge.messaging.outbox import STORAGE_ERRORS, Outbox, Outgoing
 from edge.vocabulary import Reading, iso_time
 
 log = logging.getLogger(__name__)
+
 
 CommandHandler = Callable[[Command], Mapping[str, Any] | None]
 
@@ -118,8 +121,10 @@ class Publisher:
         window: int = 20,
         reconnect_delay: tuple[float, float] = (0.25, 10.0),
         version: str = __version__,
+        health: Health | None = None,
     ) -> None:
         self.config = config
+        self.health = health or Health()
         self.outbox = outbox
         self.clock = clock or SystemClock()
         self.on_command = on_command
@@ -152,6 +157,11 @@ class Publisher:
         self._replies: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
         self.rejected = 0
         self.connects = 0
+        self._bad_reply_log = Throttle()
+        self._storage_log = Throttle()
+        self._status_seq = 0
+        self._status_lock = threading.Lock()
+        self._dead_letter_log = Throttle()
 
     def topic(self, name: str) -> str:
         return f"{self.root}/{name}"
@@ -244,9 +254,19 @@ class Publisher:
 
     # -- what the application publishes ----------------------------------------------
 
-    def enqueue(self, items: Iterable[Outgoing]) -> None:
-        """Low level: commit messages (full topics, see :meth:`topic`) in one transaction."""
-        self.outbox.put_many(items)
+    def enqueue(self, items: Iterable[Outgoing], state: Mapping[str, Any] | None = None) -> None:
+        """Low level: commit messages (full topics, see :meth:`topic`) in one transaction.
+
+        ``state`` is committed with them (:meth:`Outbox.put_many`). A storage error
+        is counted in ``status.errors.storage`` and raised: the caller decides what
+        to keep (:meth:`flush` drops and counts vitals; the dispatcher holds alerts).
+        """
+        try:
+            self.outbox.put_many(items, state)
+        except STORAGE_ERRORS as e:
+            self.health.failed("storage", f"{type(e).__name__}: {e}")
+            raise
+        self.health.succeeded("storage")
         self._wake()
 
     def add_reading(self, reading: Reading) -> None:
@@ -272,15 +292,26 @@ class Publisher:
         with self._batch_lock:
             batch, self._batch = self._batch, []
             if batch:
-                self.enqueue([Outgoing(self.topic("vitals"), {"readings": batch}, "vitals")])
+                try:
+                    self.enqueue([Outgoing(self.topic("vitals"), {"readings": batch}, "vitals")])
+                except STORAGE_ERRORS as e:
+                    # Vitals are not held: the next ones replace them. Counted, not hidden.
+                    self.health.drop("vitals", len(batch))
+                    self._storage_log.log(
+                        log, logging.ERROR, "%d readings not stored: %s", len(batch), e
+                    )
 
     def publish_alerts(
-        self, events: Sequence[AlertEvent], active: Sequence[Mapping[str, Any]] | None
+        self,
+        events: Sequence[AlertEvent],
+        active: Sequence[Mapping[str, Any]] | None,
+        state: Mapping[str, Any] | None = None,
     ) -> None:
         """Alert events on ``alerts``, then (if given) the retained ``alerts/active``.
 
         Pass ``active=book.active()`` whenever ``events`` is not empty (and once after
-        a restart, with no events, so the full list is published again).
+        a restart, with no events, so the full list is published again). ``state`` (the
+        book's snapshot) is committed in the same transaction. Raises on a storage error.
         """
         items = [Outgoing(self.topic("alerts"), {"alert": e.to_dict()}, "alert") for e in events]
         if active is not None:
@@ -292,8 +323,8 @@ class Publisher:
                     retain=True,
                 )
             )
-        if items:
-            self.enqueue(items)
+        if items or state:
+            self.enqueue(items, state)
 
     def publish_dose_check(self, dose_check: Payload) -> None:
         """The latest pre-dose check, retained (a dict or an object with ``to_dict()``)."""
@@ -310,9 +341,7 @@ class Publisher:
 
     def publish_status(self) -> None:
         """Republish the retained ``online`` status (e.g. after device changes)."""
-        client = self._client
-        if client is not None and self.connected:
-            client.publish(self.topic("status"), self._status_payload("online"), 1, True)
+        self._publish_online()
 
     # -- status ------------------------------------------------------------------------
 
@@ -326,12 +355,18 @@ class Publisher:
             "outbox_depth": self.outbox.depth(),
             "drops": self.outbox.drops(),
             "rejected": self.rejected,
+            "dead_letters": self.outbox.dead_letters(),
+            **self.health.snapshot(),
         }
 
     def _status_payload(self, state: str, **extra: Any) -> bytes:
+        try:
+            self._status_seq = self.outbox.allocate_seq()
+        except STORAGE_ERRORS as e:  # say how we are all the same; the seq opens no gap
+            self.health.failed("storage", f"{type(e).__name__}: {e}")
         body = {
             "msg_id": str(uuid.uuid4()),
-            "seq": self.outbox.allocate_seq(),
+            "seq": self._status_seq,
             "time": iso_time(self.clock.now()),
             **self.status(state),
             **extra,
@@ -361,8 +396,7 @@ class Publisher:
         self.connects += 1
         self._connected.set()
         log.info("connected to the broker (connect #%d)", self.connects)
-        client.publish(self.topic("status"), self._status_payload("online"), 1, True)
-        client.subscribe(self.topic("cmd/+"), qos=1)
+        client.subscribe(self.topic("cmd/+"), qos=1)  # the online status follows its SUBACK
         self._wake()
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
@@ -371,7 +405,26 @@ class Publisher:
                 "broker refused the subscription to %s: %s", self.topic("cmd/+"), reason_codes
             )
         self._subscribed.set()
+        self._publish_online()
         self._wake()
+
+    def _publish_online(self) -> None:
+        """The fresh ``online`` status, after paho's resends of this connection.
+
+        Status cannot go backwards: paho resends the unacknowledged messages of the
+        last connection (older statuses among them) after ``on_connect`` returns, and
+        the broker takes one connection's packets in order; so the fresh status goes
+        out from the SUBACK on, never between CONNACK and SUBACK.
+        """
+        client = self._client
+        if client is None or not self._subscribed.is_set():
+            return
+        try:
+            with self._status_lock:  # seq order = publish order, whichever thread
+                client.publish(self.topic("status"), self._status_payload("online"), 1, True)
+        except Exception:  # an exception here would end paho's network thread
+            self.health.failed("publisher", "online status not published")
+            log.exception("could not publish the online status")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
@@ -390,6 +443,19 @@ class Publisher:
         if props is not None:
             response_topic = getattr(props, "ResponseTopic", None)
             correlation = getattr(props, "CorrelationData", None)
+        if response_topic is not None and (problem := topic_name_problem(response_topic)):
+            # Its reply could never be published and would block the outbox: refuse the
+            # command before anything is stored or applied (the sender learns nothing:
+            # there is nowhere to answer).
+            self.health.drop("commands_bad_response_topic")
+            self._bad_reply_log.log(
+                log,
+                logging.WARNING,
+                "command on %s refused: its MQTT 5 response topic %s",
+                msg.topic,
+                problem,
+            )
+            return
         self._inbound.append(
             _Inbound(msg.topic, bytes(msg.payload), bool(msg.retain), response_topic, correlation)
         )
@@ -417,9 +483,12 @@ class Publisher:
                     self._handle_command(self._inbound.popleft())
                 self._flush_if_due()
                 self._fill_window()
-            except Exception:
+            except Exception as e:
+                self.health.failed("publisher", f"{type(e).__name__}: {e}")
                 log.exception("publisher pump error (continuing)")
                 time.sleep(0.1)
+            else:
+                self.health.succeeded("publisher")
 
     def _wait_time(self) -> float:
         with self._batch_lock:
@@ -444,11 +513,19 @@ class Publisher:
                 continue  # the status message, published outside the outbox
             if failed:
                 self.rejected += 1
-                log.error("broker refused message seq %d (not retried)", seq)
-            done.append(seq)
+                self._dead_letter(seq, "refused by the broker (failure PUBACK)")
+            else:
+                done.append(seq)
         if done:
             self.outbox.delete(done)
             self._wake()
+
+    def _dead_letter(self, seq: int, reason: str) -> None:
+        """Move a row that can never be published aside, so the queue goes on."""
+        self.outbox.dead_letter(seq, reason)
+        self._dead_letter_log.log(
+            log, logging.ERROR, "outbox row seq %d moved to the dead-letter table: %s", seq, reason
+        )
 
     def _fill_window(self) -> None:
         client = self._client
@@ -464,7 +541,15 @@ class Publisher:
             if m.correlation is not None and client.protocol == mqtt.MQTTv5:
                 props = Properties(PacketTypes.PUBLISH)
                 props.CorrelationData = m.correlation
-            info = client.publish(m.topic, m.payload, m.qos, m.retain, props)
+            try:
+                info = client.publish(m.topic, m.payload, m.qos, m.retain, props)
+            except ValueError as e:  # invalid topic, payload too large: never publishable
+                self._dead_letter(m.seq, f"refused by the MQTT client: {e}")
+                self._cursor = m.seq
+                self._wake()
+                continue
+            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                break  # not taken: hand it over again next time
             self._inflight[info.mid] = m.seq
             self._cursor = m.seq
 
