@@ -326,6 +326,45 @@ class PublishConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandsConfig:
+    """Checks on commands from the central station (``docs/security.md``, "Commands")."""
+
+    max_age_s: float = setting(
+        300.0,
+        doc="refuse a command whose `time` is older (RFC 4120 allows 5 min of clock skew)",
+        min=5,
+        max=86400,
+    )
+    max_future_s: float = setting(
+        300.0,
+        doc="refuse a command whose `time` is this far in the future (RFC 4120: 5 min)",
+        min=1,
+        max=86400,
+    )
+    replay_window_s: float = setting(
+        86400.0,
+        doc="remember command msg_ids this long (SQLite, survives a restart); >= max_age_s",
+        min=60,
+        max=30 * 86400,
+    )
+    dose_max_age_h: float = setting(
+        24.0,
+        doc="refuse dose.given_at older than this (3 doses back at HDIL-2 q8h, clinical.md)",
+        min=1,
+        max=168,
+    )
+    queue_size: int = setting(
+        64, doc="commands waiting to be handled; more are dropped and counted", min=1, max=10_000
+    )
+    max_bytes: int = setting(
+        4096, doc="refuse a larger command body (a valid one is under 1 KiB)", min=512, max=65536
+    )
+    replies_per_s: float = setting(
+        20.0, doc="error replies per second; more are dropped and counted", min=0.1, max=10_000
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     bed: BedConfig
     devices: tuple[DeviceConfig, ...] = ()
@@ -334,6 +373,7 @@ class Config:
     thresholds: Thresholds = field(default_factory=Thresholds)
     storage: StorageConfig = field(default_factory=StorageConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
+    commands: CommandsConfig = field(default_factory=CommandsConfig)
     source: str | None = None
 
     @property
@@ -354,6 +394,7 @@ _SECTIONS: Mapping[str, type] = {
     "thresholds": Thresholds,
     "storage": StorageConfig,
     "publish": PublishConfig,
+    "commands": CommandsConfig,
 }
 
 
@@ -487,6 +528,15 @@ def _check_patient(p: PatientConfig) -> None:
             ) from None
 
 
+def _check_commands(c: CommandsConfig) -> None:
+    if c.replay_window_s < c.max_age_s + c.max_future_s:
+        raise ConfigError(
+            "commands.replay_window_s",
+            "must be at least commands.max_age_s + commands.max_future_s, or a command "
+            "still young enough to be accepted could be replayed",
+        )
+
+
 def config_from_dict(
     data: Mapping[str, Any], source: str | None = None, known_drivers: Iterable[str] | None = None
 ) -> Config:
@@ -519,6 +569,7 @@ def config_from_dict(
         _check_thresholds(sections["thresholds"])
         _check_broker(sections["broker"])
         _check_patient(sections["patient"])
+        _check_commands(sections["commands"])
         return Config(devices=tuple(devices), source=source, **sections)
     except ConfigError as e:
         if source and e.source is None:
