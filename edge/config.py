@@ -495,18 +495,38 @@ def _check_thresholds(t: Thresholds) -> None:
         )
 
 
+def redact_url(url: str) -> str:
+    """``url`` fit for an error message or a log: any user information becomes ``***``.
+
+    Everything between ``://`` and the last ``@`` goes, also in a URL too malformed
+    to parse (a password may hold ``/``, ``:`` or ``#``).
+
+    >>> redact_url("mqtt://bed7:s3cret@broker:bad")
+    'mqtt://***@broker:bad'
+    >>> redact_url("mqtts://broker.example:8883")
+    'mqtts://broker.example:8883'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{rest}"
+
+
 def _check_broker(b: BrokerConfig) -> None:
     parts = urlsplit(b.url)
+    shown = redact_url(b.url)
     if parts.scheme not in ("mqtt", "mqtts", "ws", "wss"):
-        raise ConfigError("broker.url", f"scheme must be mqtt, mqtts, ws or wss, got {b.url!r}")
+        raise ConfigError("broker.url", f"scheme must be mqtt, mqtts, ws or wss, got {shown!r}")
+    if parts.password:
+        raise ConfigError("broker.url", "must not carry a password: use broker.credentials_file")
     if not parts.hostname:
-        raise ConfigError("broker.url", f"has no host: {b.url!r}")
+        raise ConfigError("broker.url", f"has no host: {shown!r}")
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        raise ConfigError("broker.url", f"has a bad port: {b.url!r}") from None
-    if parts.password:
-        raise ConfigError("broker.url", "must not carry a password: use broker.credentials_file")
+        raise ConfigError("broker.url", f"has a bad port: {shown!r}") from None
     if (b.cert_file is None) != (b.key_file is None):
         raise ConfigError(
             "broker.cert_file" if b.cert_file is None else "broker.key_file",
@@ -516,6 +536,22 @@ def _check_broker(b: BrokerConfig) -> None:
         path = getattr(b, name)
         if path is not None and not os.access(path, os.R_OK):
             raise ConfigError(f"broker.{name}", f"cannot read file {path!r}")
+    if b.credentials_file is not None:
+        check_private(b.credentials_file, "broker.credentials_file")
+
+
+def check_private(path: str, key: str) -> None:
+    """Refuse a secrets file that group or others may access, as ssh refuses such a key."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise ConfigError(key, f"cannot read file {path!r}: {e.strerror}") from None
+    if mode & 0o077:
+        raise ConfigError(
+            key,
+            f"{path!r} is accessible by group or others (mode {mode & 0o777:03o}): "
+            f"the password in it must be readable by this agent only; run: chmod 600 {path}",
+        )
 
 
 def _check_patient(p: PatientConfig) -> None:
@@ -594,7 +630,8 @@ def load_config(path: str | os.PathLike[str], known_drivers: Iterable[str] | Non
 
 
 def read_credentials(path: str) -> tuple[str, str | None]:
-    """Read ``username``/``password`` from a TOML credentials file."""
+    """Read ``username``/``password`` from a TOML credentials file (mode 600, see above)."""
+    check_private(path, "broker.credentials_file")
     try:
         data = tomllib.loads(Path(path).read_text("utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

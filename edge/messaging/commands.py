@@ -249,7 +249,9 @@ def _command(
     bed = topic_root.split("/", 2)[2]
     if "bed" in body and body["bed"] != bed:
         raise CommandError("wrong_bed", f"command for bed {body['bed']!r} reached bed {bed!r}")
-    times = {k: _time(body, k) for k in ("time", "given_at", "measured_at") if k in body}
+    times: dict[str, float] = {
+        k: _time(body, k) for k in ("time", "given_at", "measured_at") if k in body
+    }
     if now is not None:
         _check_times(times, now, limits)
     common = ("msg_id", "by", "bed", "time")
