@@ -468,6 +468,45 @@ class PublishConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandsConfig:
+    """Checks on commands from the central station (``docs/security.md``, "Commands")."""
+
+    max_age_s: float = setting(
+        300.0,
+        doc="refuse a command whose `time` is older (RFC 4120 allows 5 min of clock skew)",
+        min=5,
+        max=86400,
+    )
+    max_future_s: float = setting(
+        300.0,
+        doc="refuse a command whose `time` is this far in the future (RFC 4120: 5 min)",
+        min=1,
+        max=86400,
+    )
+    replay_window_s: float = setting(
+        86400.0,
+        doc="remember command msg_ids this long (SQLite, survives a restart); >= max_age_s",
+        min=60,
+        max=30 * 86400,
+    )
+    dose_max_age_h: float = setting(
+        24.0,
+        doc="refuse dose.given_at older than this (3 doses back at HDIL-2 q8h, clinical.md)",
+        min=1,
+        max=168,
+    )
+    queue_size: int = setting(
+        64, doc="commands waiting to be handled; more are dropped and counted", min=1, max=10_000
+    )
+    max_bytes: int = setting(
+        4096, doc="refuse a larger command body (a valid one is under 1 KiB)", min=512, max=65536
+    )
+    replies_per_s: float = setting(
+        20.0, doc="error replies per second; more are dropped and counted", min=0.1, max=10_000
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     bed: BedConfig
     devices: tuple[DeviceConfig, ...] = ()
@@ -476,6 +515,7 @@ class Config:
     thresholds: Thresholds = field(default_factory=Thresholds)
     storage: StorageConfig = field(default_factory=StorageConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
+    commands: CommandsConfig = field(default_factory=CommandsConfig)
     source: str | None = None
 
     @property
@@ -496,6 +536,7 @@ _SECTIONS: Mapping[str, type] = {
     "thresholds": Thresholds,
     "storage": StorageConfig,
     "publish": PublishConfig,
+    "commands": CommandsConfig,
 }
 
 
@@ -605,18 +646,38 @@ def _check_thresholds(t: Thresholds) -> None:
         )
 
 
+def redact_url(url: str) -> str:
+    """``url`` fit for an error message or a log: any user information becomes ``***``.
+
+    Everything between ``://`` and the last ``@`` goes, also in a URL too malformed
+    to parse (a password may hold ``/``, ``:`` or ``#``).
+
+    >>> redact_url("mqtt://bed7:s3cret@broker:bad")
+    'mqtt://***@broker:bad'
+    >>> redact_url("mqtts://broker.example:8883")
+    'mqtts://broker.example:8883'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{rest}"
+
+
 def _check_broker(b: BrokerConfig) -> None:
     parts = urlsplit(b.url)
+    shown = redact_url(b.url)
     if parts.scheme not in ("mqtt", "mqtts", "ws", "wss"):
-        raise ConfigError("broker.url", f"scheme must be mqtt, mqtts, ws or wss, got {b.url!r}")
+        raise ConfigError("broker.url", f"scheme must be mqtt, mqtts, ws or wss, got {shown!r}")
+    if parts.password:
+        raise ConfigError("broker.url", "must not carry a password: use broker.credentials_file")
     if not parts.hostname:
-        raise ConfigError("broker.url", f"has no host: {b.url!r}")
+        raise ConfigError("broker.url", f"has no host: {shown!r}")
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        raise ConfigError("broker.url", f"has a bad port: {b.url!r}") from None
-    if parts.password:
-        raise ConfigError("broker.url", "must not carry a password: use broker.credentials_file")
+        raise ConfigError("broker.url", f"has a bad port: {shown!r}") from None
     if (b.cert_file is None) != (b.key_file is None):
         raise ConfigError(
             "broker.cert_file" if b.cert_file is None else "broker.key_file",
@@ -626,6 +687,22 @@ def _check_broker(b: BrokerConfig) -> None:
         path = getattr(b, name)
         if path is not None and not os.access(path, os.R_OK):
             raise ConfigError(f"broker.{name}", f"cannot read file {path!r}")
+    if b.credentials_file is not None:
+        check_private(b.credentials_file, "broker.credentials_file")
+
+
+def check_private(path: str, key: str) -> None:
+    """Refuse a secrets file that group or others may access, as ssh refuses such a key."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise ConfigError(key, f"cannot read file {path!r}: {e.strerror}") from None
+    if mode & 0o077:
+        raise ConfigError(
+            key,
+            f"{path!r} is accessible by group or others (mode {mode & 0o777:03o}): "
+            f"the password in it must be readable by this agent only; run: chmod 600 {path}",
+        )
 
 
 def _check_patient(p: PatientConfig) -> None:
@@ -636,6 +713,15 @@ def _check_patient(p: PatientConfig) -> None:
             raise ConfigError(
                 "patient.dose_start", f"must be an ISO 8601 time with a zone: {e}"
             ) from None
+
+
+def _check_commands(c: CommandsConfig) -> None:
+    if c.replay_window_s < c.max_age_s + c.max_future_s:
+        raise ConfigError(
+            "commands.replay_window_s",
+            "must be at least commands.max_age_s + commands.max_future_s, or a command "
+            "still young enough to be accepted could be replayed",
+        )
 
 
 def config_from_dict(
@@ -670,6 +756,7 @@ def config_from_dict(
         _check_thresholds(sections["thresholds"])
         _check_broker(sections["broker"])
         _check_patient(sections["patient"])
+        _check_commands(sections["commands"])
         return Config(devices=tuple(devices), source=source, **sections)
     except ConfigError as e:
         if source and e.source is None:
@@ -694,7 +781,8 @@ def load_config(path: str | os.PathLike[str], known_drivers: Iterable[str] | Non
 
 
 def read_credentials(path: str) -> tuple[str, str | None]:
-    """Read ``username``/``password`` from a TOML credentials file."""
+    """Read ``username``/``password`` from a TOML credentials file (mode 600, see above)."""
+    check_private(path, "broker.credentials_file")
     try:
         data = tomllib.loads(Path(path).read_text("utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 
-from edge.config import BrokerConfig, ConfigError, read_credentials
+from edge.config import BrokerConfig, ConfigError, read_credentials, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +51,15 @@ def parse_broker_url(url: str) -> BrokerAddress:
     8883
     """
     parts = urlsplit(url)
+    shown = redact_url(url)  # never a password in an error message
     if parts.scheme not in _DEFAULT_PORTS:
-        raise ConfigError("broker.url", f"scheme must be mqtt, mqtts, ws or wss, got {url!r}")
+        raise ConfigError("broker.url", f"scheme must be mqtt, mqtts, ws or wss, got {shown!r}")
     if not parts.hostname:
-        raise ConfigError("broker.url", f"has no host: {url!r}")
+        raise ConfigError("broker.url", f"has no host: {shown!r}")
     try:
         port = parts.port or _DEFAULT_PORTS[parts.scheme]
     except ValueError:
-        raise ConfigError("broker.url", f"has a bad port: {url!r}") from None
+        raise ConfigError("broker.url", f"has a bad port: {shown!r}") from None
     return BrokerAddress(parts.scheme, parts.hostname, port, parts.path or "/mqtt")
 
 

@@ -48,36 +48,40 @@ Commands, the API for the runtime::
 ``cmd.name`` is ``ack`` / ``silence`` / ``dose`` / ``baseline`` and ``cmd.args`` the
 validated body without its common fields (``msg_id``, ``by``, ``bed``, ``time``), e.g.
 ``{"alert": "hypotension"}``, ``{"duration_s": 120}``, ``{"given_at": "..."}``,
-``{"signal": "weight", "value": 71.3}``. The handler runs on the pump thread (keep
-it short; it may call the publisher's ``publish_*`` methods). Its return value is
+``{"signal": "weight", "value": 71.3}``. The handler runs on the command thread of
+:class:`edge.messaging.intake.CommandIntake` (never on paho's thread or the pump, so a
+slow handler or a flood of commands cannot hold back alerts; it may call the
+publisher's ``publish_*`` methods). Its return value is
 the reply's ``result``; raising :class:`edge.messaging.commands.CommandError` (or
 ``edge.messaging.alerts.UnknownAlert`` / ``ValueError``) sends an error reply; any other
 exception is logged and answered with ``internal``. Either way the agent keeps
 running. :func:`edge.messaging.alerts.apply_command` handles ``ack`` and ``silence`` against an
-:class:`~edge.messaging.alerts.AlertBook`.
+:class:`~edge.messaging.alerts.AlertBook`. With MQTT 5 the command subscription asks
+for "retain as published", so a retained command is recognised (and refused) also
+when it is delivered live; ``publisher.commands.counters()`` counts refusals.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge import __version__
 from edge.clock import Clock, SystemClock
 from edge.config import Config
-from edge.messaging.alerts import AlertEvent, UnknownAlert
-from edge.messaging.commands import Command, CommandError, parse_command
+from edge.messaging.alerts import AlertEvent
+from edge.messaging.commands import Command
 from edge.messaging.health import Health, Throttle
+from edge.messaging.intake import CommandIntake, CommandLedger, Inbound
 from edge.messaging.mqtt import new_client, topic_name_problem
 from edge.messaging.outbox import STORAGE_ERRORS, Outbox, Outgoing
 from edge.vocabulary import Reading, iso_time
@@ -95,15 +99,6 @@ class SupportsToDict(Protocol):
 
 
 Payload = Mapping[str, Any] | SupportsToDict
-
-
-@dataclass(frozen=True, slots=True)
-class _Inbound:
-    topic: str
-    payload: bytes
-    retain: bool
-    response_topic: str | None
-    correlation: bytes | None
 
 
 class Publisher:
@@ -142,7 +137,6 @@ class Publisher:
         self._cond = threading.Condition()
         self._ack_lock = threading.Lock()
         self._acks: list[tuple[int, bool]] = []
-        self._inbound: collections.deque[_Inbound] = collections.deque()
         self._inflight: dict[int, int] = {}  # mid -> seq; pump thread only
         self._cursor = 0  # highest seq handed to paho; pump thread only
         self._batch: list[dict[str, Any]] = []
@@ -154,7 +148,14 @@ class Publisher:
         self._subscribed = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: mqtt.Client | None = None
-        self._replies: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        self.commands = CommandIntake(
+            self.root,
+            config.commands,
+            handler=on_command,
+            reply=self._store_reply,
+            ledger=CommandLedger.beside(outbox.path, config.commands.replay_window_s),
+            clock=self.clock,
+        )
         self.rejected = 0
         self.connects = 0
         self._bad_reply_log = Throttle()
@@ -191,6 +192,7 @@ class Publisher:
         if client.protocol == mqtt.MQTTv5:
             kwargs["clean_start"] = True
         client.connect_async(addr.host, addr.port, self.config.broker.keepalive_s, **kwargs)
+        self.commands.start()
         client.loop_start()
         self._thread = threading.Thread(target=self._pump, name="capleak-publisher", daemon=True)
         self._thread.start()
@@ -215,6 +217,7 @@ class Publisher:
                 info.wait_for_publish(2.0)
             except (RuntimeError, ValueError):  # the connection went away meanwhile
                 log.info("could not publish the offline status; the Will will say it")
+        self.commands.stop()
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -357,6 +360,7 @@ class Publisher:
             "rejected": self.rejected,
             "dead_letters": self.outbox.dead_letters(),
             **self.health.snapshot(),
+            "commands": self.commands.counters(),
         }
 
     def _status_payload(self, state: str, **extra: Any) -> bytes:
@@ -396,7 +400,14 @@ class Publisher:
         self.connects += 1
         self._connected.set()
         log.info("connected to the broker (connect #%d)", self.connects)
-        client.subscribe(self.topic("cmd/+"), qos=1)  # the online status follows its SUBACK
+        # the online status follows the SUBACK (after paho's resends of the old session)
+        if client.protocol == mqtt.MQTTv5:
+            # Retain as published: a retained command delivered live keeps its retain
+            # flag, so it is refused like one delivered on subscription (MQTT 5 3.8.3.1).
+            options = SubscribeOptions(qos=1, retainAsPublished=True)
+            client.subscribe(self.topic("cmd/+"), options=options)
+        else:  # 3.1.1 clears the flag on live delivery: docs/security.md says what then
+            client.subscribe(self.topic("cmd/+"), qos=1)
         self._wake()
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
@@ -456,10 +467,10 @@ class Publisher:
                 problem,
             )
             return
-        self._inbound.append(
-            _Inbound(msg.topic, bytes(msg.payload), bool(msg.retain), response_topic, correlation)
+        # Only queue it (bounded, never blocking): paho's thread also carries the alerts.
+        self.commands.offer(
+            Inbound(msg.topic, bytes(msg.payload), bool(msg.retain), response_topic, correlation)
         )
-        self._wake()
 
     # -- the pump (publisher thread) -------------------------------------------------
 
@@ -479,8 +490,6 @@ class Publisher:
                 self._work = False
             try:
                 self._settle_acks()
-                while self._inbound:
-                    self._handle_command(self._inbound.popleft())
                 self._flush_if_due()
                 self._fill_window()
             except Exception as e:
@@ -553,39 +562,10 @@ class Publisher:
             self._inflight[info.mid] = m.seq
             self._cursor = m.seq
 
-    # -- commands ----------------------------------------------------------------------
+    # -- commands (the intake's thread) ------------------------------------------------
 
-    def _handle_command(self, msg: _Inbound) -> None:
-        name = msg.topic.rsplit("/", 1)[-1]
-        request_id = None
-        reply: dict[str, Any]
-        try:
-            cmd = parse_command(msg.topic, msg.payload, topic_root=self.root, retained=msg.retain)
-            request_id = cmd.request_id
-            if request_id is not None and request_id in self._replies:
-                reply = self._replies[request_id]  # a QoS 1 duplicate: answer, do not redo
-            else:
-                if self.on_command is None:
-                    raise CommandError("not_supported", "this agent takes no commands")
-                result = self.on_command(cmd)
-                reply = {"ok": True, "result": dict(result or {})}
-        except CommandError as e:
-            log.warning("refused command on %s: %s: %s", msg.topic, e.code, e.message)
-            reply = {"ok": False, "error": {"code": e.code, "message": e.message}}
-        except UnknownAlert as e:
-            reply = {"ok": False, "error": {"code": "unknown_alert", "message": str(e)}}
-        except ValueError as e:
-            reply = {"ok": False, "error": {"code": "refused", "message": str(e)}}
-        except Exception as e:
-            log.exception("command handler failed on %s", msg.topic)
-            reply = {"ok": False, "error": {"code": "internal", "message": type(e).__name__}}
-        if request_id is not None:
-            self._replies[request_id] = reply
-            while len(self._replies) > 256:
-                self._replies.popitem(last=False)
-        body = {"command": name, **({"request_id": request_id} if request_id else {}), **reply}
-        topic = msg.response_topic or f"{msg.topic}/reply"
-        self.enqueue([Outgoing(topic, body, "reply", correlation=msg.correlation)])
+    def _store_reply(self, topic: str, body: dict[str, Any], correlation: bytes | None) -> None:
+        self.enqueue([Outgoing(topic, body, "reply", correlation=correlation)])
 
 
 def _as_dict(obj: Payload) -> dict[str, Any]:
