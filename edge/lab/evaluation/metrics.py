@@ -48,6 +48,8 @@ class PatientOutcome:
     first_hold_s: float | None
     #: detector -> list of (start_s, end_s, indicator) alert episodes
     alerts: dict[str, list[tuple[float, float, str]]] = field(default_factory=dict)
+    #: the first cuff reading below the SBP hold limit that was truly low (s), if any
+    first_low_cuff_s: float | None = None
 
 
 def _quantiles(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
