@@ -274,6 +274,10 @@ class StreamsB:
     baseline_weight: float
     #: how many of each artifact kind were generated (for tests and the report)
     events: dict[str, int]
+    #: the oximeter episodes: (kind, start s, end s, detail) with kind ``motion`` (detail:
+    #: flag lag in s, NaN if unflagged), ``sleep_desaturation`` (depth), ``low_perfusion``
+    #: (0), ``probe_off`` (end of the garbage phase, s); times from ``start``, true clock
+    log: list[tuple[str, float, float, float]]
 
     def count(self) -> int:
         return len(self.arrival)
@@ -429,7 +433,12 @@ def _charted(
 
 
 def _oximeter(
-    traj: Trajectory, rng: np.random.Generator, start: float, rows: _Rows, events: dict[str, int]
+    traj: Trajectory,
+    rng: np.random.Generator,
+    start: float,
+    rows: _Rows,
+    events: dict[str, int],
+    log: list[tuple[str, float, float, float]],
 ) -> tuple[np.ndarray, ...]:
     p = traj.params
     dur = float(traj.t[-1])
@@ -451,6 +460,7 @@ def _oximeter(
             shape = np.sin(np.linspace(0.0, math.pi, j - i)) ** 0.5  # quick fall, plateau
             physio[i:j] -= depth * shape
             hr[i:j] += SLEEP_DESAT_PULSE * shape
+            log.append(("sleep_desaturation", float(i), float(j), float(depth)))
         events["sleep_desaturation"] = len(starts)
     else:
         events["sleep_desaturation"] = 0
@@ -485,10 +495,13 @@ def _oximeter(
             steady_n += 1
         else:
             pulse[i:j] += rng.normal(0.0, MOTION_PULSE_SD, k)
+        lag_s = math.nan
         if rng.random() < MOTION_FLAGGED_SHARE:
             flagged_n += 1
             lag = round(rng.uniform(*MOTION_FLAG_LAG_S))
             flag[min(j, i + lag) : min(n, j + int(rng.integers(0, 4)))] = F_ARTIFACT
+            lag_s = float(lag)
+        log.append(("motion", float(i), float(j), lag_s))
     events["motion"] = len(m_starts)
     events["motion_flagged"] = flagged_n
     events["motion_steady_pulse"] = steady_n
@@ -507,6 +520,7 @@ def _oximeter(
         keep[i:j] &= ~drop
         flag[i:j] = np.where(flg, F_LOWPERF, flag[i:j])
         low_pi[i:j] = True
+        log.append(("low_perfusion", float(i), float(j), 0.0))
     events["low_perfusion"] = len(lp_starts)
 
     # Probe off: garbage, then searching (value 0), then a re-attach ramp.
@@ -538,6 +552,7 @@ def _oximeter(
             flag[c:e] = F_NONE
             keep[c:e] = True
         po_ok += 1
+        log.append(("probe_off", float(a), float(e), float(b)))
     events["probe_off"] = po_ok
 
     spo2 = np.clip(np.round(spo2), 0.0, 100.0)
@@ -707,7 +722,8 @@ def measure_b(traj: Trajectory, rng: np.random.Generator, start: float) -> Strea
     """What the devices report for ``traj`` under artifact model B (module docstring)."""
     rows = _Rows()
     events: dict[str, int] = {}
-    ox_t, spo2, pulse, shown = _oximeter(traj, rng, start, rows, events)
+    log: list[tuple[str, float, float, float]] = []
+    ox_t, spo2, pulse, shown = _oximeter(traj, rng, start, rows, events, log)
     nibp_t, sbp, mp, dbp = _nibp(traj, rng, start, rows, events)
     wt_t, weight, scale = _weight(traj, rng, start, rows, events)
     doses = _doses(traj, rng, start, rows, events)
@@ -734,4 +750,5 @@ def measure_b(traj: Trajectory, rng: np.random.Generator, start: float) -> Strea
         scale=scale,
         baseline_weight=baseline,
         events=events,
+        log=log,
     )
