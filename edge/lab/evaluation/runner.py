@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -102,11 +102,11 @@ def replay_core(scenario: Scenario, make: Callable[[Config], Any], config: Confi
     next_tick = scenario.streams.start + TICK_S
     update, tick, dose = core.update, core.tick, core.dose
     for item in scenario.streams.readings():
-        if item.__class__ is float:  # a dose
+        if isinstance(item, float):  # a dose
             for o in dose(item) or ():
                 outputs.append((item, o))
             continue
-        t = item.time
+        t = cast(float, item.time)  # every generated reading is stamped
         if t >= next_tick:
             while t >= next_tick:
                 for o in tick(next_tick) or ():

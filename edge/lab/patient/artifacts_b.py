@@ -298,7 +298,9 @@ class StreamsB:
         ):
             yield t, SIGNALS_B[s], v, FLAG_SETS_B[f]
 
-    def readings(self, source: str = "virtual-patient", by_time: bool = False) -> Iterator:
+    def readings(
+        self, source: str = "virtual-patient", by_time: bool = False
+    ) -> Iterator[Reading | float]:
         """:class:`Reading` objects in arrival order (or by stamped time); a dose is its
         time (a float). The values are valid by construction (finite, known signal,
         unit and flags; a test checks each equals ``Reading.of``), so the dataclass
@@ -354,7 +356,7 @@ def _lognormal(
 
 def _ar1(rng: np.random.Generator, n: int, sd: float, tau_s: float) -> np.ndarray:
     """AR(1) noise with stationary SD ``sd`` and correlation time ``tau_s`` (1 s steps)."""
-    from scipy.signal import lfilter
+    from scipy.signal import lfilter  # type: ignore[import-untyped]
 
     a = math.exp(-1.0 / tau_s)
     x = lfilter([sd * math.sqrt(1.0 - a * a)], [1.0, -a], rng.normal(0.0, 1.0, n))
@@ -652,9 +654,9 @@ def _nibp(
         sel = ~no_map if name == "map" else np.ones(len(ct), bool)
         # Each part arrives on its own, so the three are in random order.
         _charted(rng, rows, ct[sel], stamp[sel] + PART_OFFSET_S[name], SIG[name], v[sel, col])
-    mp = v[:, 1].copy()
-    mp[no_map] = np.nan
-    return stamp, v[:, 0], mp, v[:, 2]
+    map_view = v[:, 1].copy()
+    map_view[no_map] = np.nan
+    return stamp, v[:, 0], map_view, v[:, 2]
 
 
 def _weight(
