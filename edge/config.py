@@ -301,6 +301,125 @@ class Thresholds:
         min=0,
         max=5,
     )
+    # The rules' own numbers (edge/core/rules; docs/core.md, "Indicators and alert
+    # conditions"): before issue #11 these were constants in edge/core/core.py.
+    spo2_plausible_min_pct: float = setting(
+        50.0,
+        doc="SpO2 below this is unusable and rejected (pobm/PhysioZoo cleaning range "
+        "50-100, signal-processing.md 'SpO2 artifact rules')",
+        min=0,
+        max=80,
+    )
+    spo2_blanking_s: float = setting(
+        10.0,
+        doc="after an unusable SpO2 (below spo2_plausible_min_pct) the next samples are "
+        "blanked this long (pobm/PhysioZoo: blank +-10 s, signal-processing.md)",
+        min=0,
+        max=120,
+    )
+    desaturation_off_s: float = setting(
+        60.0,
+        doc="desaturation ends only after recovery has held this long (at least "
+        "alarm_delay_s); the window of Nellcor's 3-in-60 s rule (clinical.md 'Alarm "
+        "practice'), so a saturation hovering at the limit does not flap",
+        min=0,
+        max=3600,
+    )
+    desaturation_recovery_points: float = setting(
+        2.0,
+        doc="desaturation ends only with SpO2 this many points above hold_spo2_pct "
+        "(oximeter accuracy is about +-2 points, signal-processing.md 'The data')",
+        min=0,
+        max=10,
+    )
+    spo2_falling_off_s: float = setting(
+        600.0,
+        doc="spo2_falling ends only after the trend has been back above its limit this "
+        "long (an hours-long drift, Saab 2021 30 min windows, clinical.md)",
+        min=0,
+        max=86400,
+    )
+    spo2_falling_hysteresis_points: float = setting(
+        1.0,
+        doc="spo2_falling ends only with the SpO2 trend this many points above its limit "
+        "(a probe change moves SpO2 by 1-2 points, see spo2_drop_points)",
+        min=0,
+        max=10,
+    )
+    tachycardia_off_s: float = setting(
+        600.0,
+        doc="tachycardia ends only after the pulse has been below its limit this long "
+        "(Dutcher 2014 Table 3: HR 'persisting'; the same 10 min as tachycardia_high_min_s)",
+        min=0,
+        max=86400,
+    )
+    tachycardia_hysteresis_bpm: float = setting(
+        5.0,
+        doc="tachycardia steps down only this far below its limit (docs/core.md; pulse "
+        "rates wander a few /min minute to minute)",
+        min=0,
+        max=30,
+    )
+    bp_confirm_cycles: int = setting(
+        2,
+        doc="hypotension and bp_falling start and end only after this many consecutive "
+        "validated NIBP cycles agree (NIBP error +-5 mmHg and failed cycles, "
+        "signal-processing.md 'The data')",
+        min=1,
+        max=6,
+    )
+    bp_projection_min_cycles: int = setting(
+        3,
+        doc="bp_falling by projection needs at least this many cycles in the trend (a "
+        "slope from fewer +-5 mmHg readings is noise, signal-processing.md)",
+        min=2,
+        max=20,
+    )
+    bp_projection_release: float = setting(
+        0.5,
+        doc="an active bp_falling by projection ends once the crossing probability falls "
+        "below this (hysteresis under bp_projection_confidence, docs/core.md)",
+        min=0.05,
+        max=0.95,
+    )
+    nibp_outlier_min_mmhg: float = setting(
+        15.0,
+        doc="an NIBP cycle is an outlier only when it is also this many mmHg off its "
+        "trend (three times the +-5 mmHg NIBP error, signal-processing.md 'The data')",
+        min=0,
+        max=60,
+    )
+    nibp_cusum_h: float = setting(
+        4.0,
+        doc="CUSUM decision limit (in prediction-error SDs, k = 0.5) that re-opens an NIBP "
+        "trend's slope (Yang, Dumont & Ansermino 2010, signal-processing.md 'Change "
+        "detection')",
+        min=1,
+        max=20,
+    )
+    pulse_average_half_life_s: float = setting(
+        300.0,
+        doc="half-life of the smoothed pulse used by tachycardia and the pre-dose check: "
+        "HR 'persisting' (Dutcher 2014 Table 3); time-aware exponential weighting "
+        "(signal-processing.md 'Streaming estimators')",
+        min=30,
+        max=3600,
+    )
+    hold_recent_min: float = setting(
+        60.0,
+        doc="the pre-dose check shows SpO2 and HR values no older than this; older ones are "
+        "missing, never reassuring (clinical.md 'Hold / stop criteria': assessed at each "
+        "dose)",
+        min=5,
+        max=480,
+    )
+    hold_recent_nibp_min: float = setting(
+        240.0,
+        doc="the pre-dose check shows the last NIBP cycle no older than this (the longest "
+        "usual NIBP interval, q4 h, signal-processing.md 'The data')",
+        min=15,
+        max=1440,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,14 +433,76 @@ class StorageConfig:
         min=100,
         max=50_000_000,
     )
+    fault_after_errors: int = setting(
+        5,
+        doc="consecutive processing or storage errors that raise agent_fault and stop petting "
+        "the systemd watchdog (so systemd restarts the agent); 5 as systemd's "
+        "DefaultStartLimitBurst (systemd-system.conf(5)): one error is transient, five in a "
+        "row are not",
+        min=1,
+        max=1000,
+    )
+    alert_backlog_max: int = setting(
+        1000,
+        doc="alert events held in memory while the outbox cannot store them (then the oldest "
+        "are dropped and counted); a simulated day-long CLS course raises a few dozen",
+        min=10,
+        max=100_000,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class PublishConfig:
     vitals_batch_s: float = setting(1.0, doc="batch vitals over this period", min=0, max=60)
     trends_interval_s: float = setting(60.0, doc="period of trends summaries", min=1, max=3600)
+    status_interval_s: float = setting(
+        60.0,
+        doc="republish the retained status (health counters) this often, real seconds; as "
+        "trends_interval_s, so a station's view of the agent's health is at most a minute old",
+        min=1,
+        max=3600,
+    )
     renotify_min: float = setting(
         5.0, doc="re-notify an unacknowledged high-priority alert this often", min=0.5, max=120
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CommandsConfig:
+    """Checks on commands from the central station (``docs/security.md``, "Commands")."""
+
+    max_age_s: float = setting(
+        300.0,
+        doc="refuse a command whose `time` is older (RFC 4120 allows 5 min of clock skew)",
+        min=5,
+        max=86400,
+    )
+    max_future_s: float = setting(
+        300.0,
+        doc="refuse a command whose `time` is this far in the future (RFC 4120: 5 min)",
+        min=1,
+        max=86400,
+    )
+    replay_window_s: float = setting(
+        86400.0,
+        doc="remember command msg_ids this long (SQLite, survives a restart); >= max_age_s",
+        min=60,
+        max=30 * 86400,
+    )
+    dose_max_age_h: float = setting(
+        24.0,
+        doc="refuse dose.given_at older than this (3 doses back at HDIL-2 q8h, clinical.md)",
+        min=1,
+        max=168,
+    )
+    queue_size: int = setting(
+        64, doc="commands waiting to be handled; more are dropped and counted", min=1, max=10_000
+    )
+    max_bytes: int = setting(
+        4096, doc="refuse a larger command body (a valid one is under 1 KiB)", min=512, max=65536
+    )
+    replies_per_s: float = setting(
+        20.0, doc="error replies per second; more are dropped and counted", min=0.1, max=10_000
     )
 
 
@@ -334,6 +515,7 @@ class Config:
     thresholds: Thresholds = field(default_factory=Thresholds)
     storage: StorageConfig = field(default_factory=StorageConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
+    commands: CommandsConfig = field(default_factory=CommandsConfig)
     source: str | None = None
 
     @property
@@ -354,6 +536,7 @@ _SECTIONS: Mapping[str, type] = {
     "thresholds": Thresholds,
     "storage": StorageConfig,
     "publish": PublishConfig,
+    "commands": CommandsConfig,
 }
 
 
@@ -452,20 +635,49 @@ def _check_thresholds(t: Thresholds) -> None:
         raise ConfigError(
             "thresholds.hold_hr_absolute_bpm", "must be above thresholds.hold_hr_relative_bpm"
         )
+    if t.bp_projection_release > t.bp_projection_confidence:
+        raise ConfigError(
+            "thresholds.bp_projection_release",
+            "must not be above thresholds.bp_projection_confidence",
+        )
+    if t.spo2_plausible_min_pct >= t.hold_spo2_pct:
+        raise ConfigError(
+            "thresholds.spo2_plausible_min_pct", "must be below thresholds.hold_spo2_pct"
+        )
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for an error message or a log: any user information becomes ``***``.
+
+    Everything between ``://`` and the last ``@`` goes, also in a URL too malformed
+    to parse (a password may hold ``/``, ``:`` or ``#``).
+
+    >>> redact_url("mqtt://bed7:s3cret@broker:bad")
+    'mqtt://***@broker:bad'
+    >>> redact_url("mqtts://broker.example:8883")
+    'mqtts://broker.example:8883'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{rest}"
 
 
 def _check_broker(b: BrokerConfig) -> None:
     parts = urlsplit(b.url)
+    shown = redact_url(b.url)
     if parts.scheme not in ("mqtt", "mqtts", "ws", "wss"):
-        raise ConfigError("broker.url", f"scheme must be mqtt, mqtts, ws or wss, got {b.url!r}")
+        raise ConfigError("broker.url", f"scheme must be mqtt, mqtts, ws or wss, got {shown!r}")
+    if parts.password:
+        raise ConfigError("broker.url", "must not carry a password: use broker.credentials_file")
     if not parts.hostname:
-        raise ConfigError("broker.url", f"has no host: {b.url!r}")
+        raise ConfigError("broker.url", f"has no host: {shown!r}")
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        raise ConfigError("broker.url", f"has a bad port: {b.url!r}") from None
-    if parts.password:
-        raise ConfigError("broker.url", "must not carry a password: use broker.credentials_file")
+        raise ConfigError("broker.url", f"has a bad port: {shown!r}") from None
     if (b.cert_file is None) != (b.key_file is None):
         raise ConfigError(
             "broker.cert_file" if b.cert_file is None else "broker.key_file",
@@ -475,6 +687,22 @@ def _check_broker(b: BrokerConfig) -> None:
         path = getattr(b, name)
         if path is not None and not os.access(path, os.R_OK):
             raise ConfigError(f"broker.{name}", f"cannot read file {path!r}")
+    if b.credentials_file is not None:
+        check_private(b.credentials_file, "broker.credentials_file")
+
+
+def check_private(path: str, key: str) -> None:
+    """Refuse a secrets file that group or others may access, as ssh refuses such a key."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise ConfigError(key, f"cannot read file {path!r}: {e.strerror}") from None
+    if mode & 0o077:
+        raise ConfigError(
+            key,
+            f"{path!r} is accessible by group or others (mode {mode & 0o777:03o}): "
+            f"the password in it must be readable by this agent only; run: chmod 600 {path}",
+        )
 
 
 def _check_patient(p: PatientConfig) -> None:
@@ -485,6 +713,15 @@ def _check_patient(p: PatientConfig) -> None:
             raise ConfigError(
                 "patient.dose_start", f"must be an ISO 8601 time with a zone: {e}"
             ) from None
+
+
+def _check_commands(c: CommandsConfig) -> None:
+    if c.replay_window_s < c.max_age_s + c.max_future_s:
+        raise ConfigError(
+            "commands.replay_window_s",
+            "must be at least commands.max_age_s + commands.max_future_s, or a command "
+            "still young enough to be accepted could be replayed",
+        )
 
 
 def config_from_dict(
@@ -519,6 +756,7 @@ def config_from_dict(
         _check_thresholds(sections["thresholds"])
         _check_broker(sections["broker"])
         _check_patient(sections["patient"])
+        _check_commands(sections["commands"])
         return Config(devices=tuple(devices), source=source, **sections)
     except ConfigError as e:
         if source and e.source is None:
@@ -543,7 +781,8 @@ def load_config(path: str | os.PathLike[str], known_drivers: Iterable[str] | Non
 
 
 def read_credentials(path: str) -> tuple[str, str | None]:
-    """Read ``username``/``password`` from a TOML credentials file."""
+    """Read ``username``/``password`` from a TOML credentials file (mode 600, see above)."""
+    check_private(path, "broker.credentials_file")
     try:
         data = tomllib.loads(Path(path).read_text("utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

@@ -282,6 +282,7 @@ class AlertCode(StrEnum):
     DEVICE_ONLINE = "device_online"
     NIBP_OVERDUE = "nibp_overdue"
     DOSE_HOLD_ADVISED = "dose_hold_advised"
+    AGENT_FAULT = "agent_fault"
 
 
 ALERT_KINDS: Mapping[str, Kind] = {
@@ -297,6 +298,7 @@ ALERT_KINDS: Mapping[str, Kind] = {
     AlertCode.DEVICE_ONLINE: Kind.TECHNICAL,
     AlertCode.NIBP_OVERDUE: Kind.TECHNICAL,
     AlertCode.DOSE_HOLD_ADVISED: Kind.ADVISORY,
+    AlertCode.AGENT_FAULT: Kind.TECHNICAL,
 }
 
 

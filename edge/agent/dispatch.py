@@ -18,10 +18,19 @@ go to ``on_command(cmd) -> result dict`` (the runtime wires them to the core; ra
 ``edge.messaging.commands.CommandError`` / ``ValueError`` to refuse). Without ``on_command`` they
 are refused with ``not_supported``.
 
-The alert book is kept in the outbox's state table after every change, so after a
+The alert book is kept in the outbox's state table after every change, in the same
+transaction as the events of that change (both or neither are stored), so after a
 restart the same alerts are still active and :meth:`start` publishes the full
 ``alerts/active`` list again (``shared/docs/messaging-and-ops.md``, IHE ACM: after
 a restart, a list of all active alerts is sent).
+
+Storage failure (a full disk, an I/O error): alert events that cannot be stored are
+held in memory (at most ``storage.alert_backlog_max``; beyond it the oldest are
+dropped and counted in ``status.dropped.alert_events``), and the technical alert
+``agent_fault`` (source ``storage``, high priority) starts at once in the book.
+Every later change and every :meth:`tick` retries; the first commit that works
+stores the held events, in order, with the book, and ends ``agent_fault``, which
+therefore latches until a nurse acknowledges it (``docs/messaging.md``).
 
 :func:`publish_outputs` publishes a finished stream (a replay) exactly this way and
 returns once the broker acknowledged everything.
@@ -29,6 +38,7 @@ returns once the broker acknowledged everything.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,9 +49,10 @@ from edge.clock import Clock, SystemClock
 from edge.config import Config
 from edge.messaging.alerts import AlertBook, AlertEvent, apply_command
 from edge.messaging.commands import Command, CommandError
-from edge.messaging.outbox import Outbox
+from edge.messaging.health import Health, Throttle
+from edge.messaging.outbox import STORAGE_ERRORS, Outbox
 from edge.messaging.publisher import Publisher
-from edge.vocabulary import Alert, Reading
+from edge.vocabulary import Alert, AlertCode, Kind, Phase, Priority, Reading
 
 if TYPE_CHECKING:
     from edge.core.outputs import Output
@@ -63,15 +74,21 @@ class Dispatcher:
         on_command: Callable[[Command], Mapping[str, Any] | None] | None = None,
         devices: Sequence[Mapping[str, Any]] = (),
         reconnect_delay: tuple[float, float] = (0.25, 10.0),
+        health: Health | None = None,
     ) -> None:
         self.config = config
+        self.health = health or Health(config.storage.fault_after_errors)
         self.clock = clock or SystemClock()
         self._own_outbox = outbox is None
         self.outbox = outbox or Outbox.in_dir(
             config.storage.state_dir, config.storage.outbox_max_messages, self.clock
         )
         self.on_command = on_command
-        self._lock = threading.Lock()  # the book: commands (pump thread) vs outputs
+        # the book: commands (pump thread) vs outputs; reentrant for fault handlers
+        self._lock = threading.RLock()
+        self._backlog: collections.deque[AlertEvent] = collections.deque()
+        self._backlog_max = config.storage.alert_backlog_max
+        self._storage_log = Throttle()
         self.book = AlertBook.restore(
             self.outbox.get_state(BOOK_STATE, []), renotify_s=config.publish.renotify_min * 60
         )
@@ -82,6 +99,7 @@ class Dispatcher:
             on_command=self._command,
             devices=devices,
             reconnect_delay=reconnect_delay,
+            health=self.health,
         )
 
     def start(self) -> Dispatcher:
@@ -125,15 +143,53 @@ class Dispatcher:
                 self.publisher.publish_trends(d)
 
     def tick(self, now: float) -> list[AlertEvent]:
+        """Audio-pause expiry and re-notification; retries held alert events."""
         with self._lock:
             events = self.book.tick(now)
             self._publish(events)
         return events
 
+    @property
+    def held(self) -> int:
+        """Alert events waiting in memory for the outbox to work again."""
+        with self._lock:
+            return len(self._backlog)
+
     def _publish(self, events: Sequence[AlertEvent]) -> None:
-        if events:
-            self.outbox.set_state(BOOK_STATE, self.book.snapshot())
-            self.publisher.publish_alerts(events, self.book.active())
+        """Store ``events`` (after any held ones) with the book's snapshot, in one commit."""
+        if not events and not self._backlog:
+            return
+        pending = [*self._backlog, *events]
+        try:
+            self.publisher.publish_alerts(
+                pending, self.book.active(), state={BOOK_STATE: self.book.snapshot()}
+            )
+        except STORAGE_ERRORS as e:
+            self._hold(events, f"{type(e).__name__}: {e}")
+            return
+        self._backlog.clear()
+        if _state_of(self.book, AlertCode.AGENT_FAULT, "storage") == "active":
+            self.health.clear_fault("storage")
+            log.warning("outbox works again: %d held alert event(s) stored", len(pending))
+            self._publish(self.book.update(storage_fault(Phase.END, self.clock.now(), "")))
+
+    def _hold(self, events: Sequence[AlertEvent], reason: str) -> None:
+        new = list(events)
+        if _state_of(self.book, AlertCode.AGENT_FAULT, "storage") != "active":
+            self.health.set_fault("storage", reason)
+            new += self.book.update(storage_fault(Phase.START, self.clock.now(), reason))
+        self._backlog.extend(new)
+        over = len(self._backlog) - self._backlog_max
+        for _ in range(max(0, over)):
+            self._backlog.popleft()
+        self.health.drop("alert_events", max(0, over))
+        self._storage_log.log(
+            log,
+            logging.ERROR,
+            "outbox cannot store alert events (%s): %d held in memory, retrying",
+            reason,
+            len(self._backlog),
+        )
 
     # -- commands (publisher thread) -----------------------------------------------------
 
@@ -146,6 +202,38 @@ class Dispatcher:
         if self.on_command is None:
             raise CommandError("not_supported", f"{cmd.name!r} is not handled by this agent")
         return self.on_command(cmd)
+
+
+def _state_of(book: AlertBook, code: str, source: str) -> str | None:
+    """``active`` / ``latched`` for the alert ``(code, source)`` in ``book``, else None."""
+    for a in book.active():
+        if a["code"] == code and a.get("source", "") == source:
+            return str(a["state"])
+    return None
+
+
+def storage_fault(phase: Phase, time: float, reason: str) -> Alert:
+    """The technical ``agent_fault`` alert for an outbox that cannot store alert events.
+
+    High priority: alert events are being delayed, so every clinical alert of the bed
+    may be late (IEC 60601-1-8 via ``shared/docs/messaging-and-ops.md``: immediate
+    response); it latches when storage works again, until acknowledged.
+    """
+    message = (
+        f"the agent cannot store alert events: {reason}; alerts are held in memory"
+        if phase == Phase.START
+        else "the agent stores alert events again; held alerts were sent late"
+    )
+    return Alert(
+        AlertCode.AGENT_FAULT,
+        Priority.HIGH,
+        Kind.TECHNICAL,
+        phase,
+        time,
+        message,
+        {"reason": reason} if reason else {},
+        source="storage",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,14 @@ its own lock). The loop beats
 the systemd watchdog each time round (:class:`edge.agent.sdnotify.Watchdog`): if it
 hangs, systemd stops hearing ``WATCHDOG=1`` and restarts the service.
 
+Health (``edge.messaging.health.Health``, published in every ``status``): errors
+by place, readings dropped, alert events held. ``storage.fault_after_errors``
+consecutive errors of the processing loop, the outbox or the publisher raise the
+technical alert ``agent_fault`` (source = where) and stop petting the watchdog for
+good, so systemd restarts the agent (``Restart=on-failure``); the next start ends
+the ``agent_fault`` it finds in the restored alert book (it then latches until
+acknowledged: a nurse learns that the bed had a fault).
+
 Start-up (``shared/docs/messaging-and-ops.md``, "Running as a service"): open
 the outbox, restore the alert book, start the publisher and try the broker,
 open every device, then ``READY=1``. A device missing at start is not fatal
@@ -49,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 from edge.agent.sdnotify import Notifier, Watchdog
 from edge.clock import Clock, SystemClock
 from edge.config import Config, ConfigError, DeviceConfig
+from edge.messaging.health import Health
 from edge.messaging.mqtt import parse_broker_url
 from edge.vocabulary import (
     Alert,
@@ -120,6 +129,8 @@ class Runtime:
         self.notifier = notifier or Notifier()
         self.watchdog = Watchdog(self.notifier)
         self.counters = Counters()
+        self.health = Health(config.storage.fault_after_errors, on_fault=self._fault)
+        self._faulted: set[str] = set()
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(QUEUE_MAX)
         self._stop = threading.Event()
         self._stop_reason = ""
@@ -132,6 +143,7 @@ class Runtime:
         self._offline_raised: dict[str, bool] = {}
         self._next_tick = 0.0
         self._next_trends = 0.0
+        self._next_status = 0.0  # time.monotonic()
         self.ready = threading.Event()
         self._lock_fd: int | None = None
 
@@ -225,16 +237,46 @@ class Runtime:
             outbox=self.outbox,
             on_command=self._command_arrived,
             devices=self._device_list(),
+            health=self.health,
         )
         assert self.dispatch is not None
         if len(self.dispatch.book):
             log.info("restored %d active alert(s) from the outbox", len(self.dispatch.book))
+        self._end_restored_faults()
         self.dispatch.start()  # republishes the active list after a restart
         self.publisher = self.dispatch.publisher
         self._start_links()
         now = self.clock.now()
         self._next_tick = now + TICK_S
         self._next_trends = now + c.publish.trends_interval_s
+        self._next_status = time.monotonic() + c.publish.status_interval_s
+
+    def _end_restored_faults(self) -> None:
+        """An ``agent_fault`` active before the restart ends now (and latches until acked)."""
+        assert self.dispatch is not None
+        for a in self.dispatch.book.active():
+            if a["code"] == AlertCode.AGENT_FAULT and a["state"] == "active":
+                source = a.get("source", "")
+                log.warning("agent_fault (%s) from before the restart: ending it", source)
+                end = agent_fault(source, Phase.END, self.clock.now(), "agent restarted")
+                self._log_events(self.dispatch.alert(end))
+
+    def _fault(self, where: str, reason: str) -> None:
+        """``fault_after_errors`` errors in a row at ``where``: alert, then let systemd restart."""
+        n = self.health.fault_after
+        log.error("%d consecutive %s errors (last: %s): agent fault", n, where, reason)
+        self.health.set_fault(where, f"{n} consecutive errors: {reason}")
+        self._faulted.add(where)
+        self.watchdog.fail(f"{n} consecutive {where} errors")
+        self.notifier.status(f"agent fault: {n} consecutive {where} errors: {reason}")
+        if self.publisher is not None:
+            self.publisher.publish_status()  # the station learns it even if no alert can be stored
+        if self.dispatch is not None:
+            try:
+                alert = agent_fault(where, Phase.START, self.clock.now(), reason)
+                self._log_events(self.dispatch.alert(alert))
+            except Exception:  # the fault may be in the very path the alert takes
+                log.exception("could not raise agent_fault")
 
     def _lock_state_dir(self) -> None:
         """One agent per state directory: two would publish one outbox twice."""
@@ -305,6 +347,7 @@ class Runtime:
             self._queue.put_nowait(("reading", reading))
         except queue.Full:
             self.counters.dropped += 1
+            self.health.drop("readings")
             if self.counters.dropped in (1, 100) or self.counters.dropped % 10_000 == 0:
                 log.warning("processing queue full: %d readings dropped", self.counters.dropped)
 
@@ -340,10 +383,14 @@ class Runtime:
                 elif kind == "command":
                     self._process_command(*item)
                 self._process_time(self.clock.now())
-            except Exception:
-                # Bad input must never stop the bed's monitoring: log, count, go on.
+            except Exception as e:
+                # Bad input must never stop the bed's monitoring: log, count, go on;
+                # many in a row are a fault (_fault).
                 self.counters.errors += 1
                 log.exception("error processing %s %r", kind, item)
+                self.health.failed("processing", f"{type(e).__name__}: {e}")
+            else:
+                self.health.succeeded("processing")
 
     def _process_reading(self, reading: Reading) -> None:
         self.counters.readings += 1
@@ -393,6 +440,9 @@ class Runtime:
         if now >= self._next_trends:
             self._next_trends = now + self.config.publish.trends_interval_s
             self.dispatch.output(self.core.trends(now))
+        if time.monotonic() >= self._next_status and self.publisher is not None:
+            self._next_status = time.monotonic() + self.config.publish.status_interval_s
+            self.publisher.publish_status()  # the health counters
 
     def _handle_outputs(self, outputs: Iterable[Output]) -> None:
         assert self.dispatch is not None
@@ -473,6 +523,30 @@ def device_alert(device: str, phase: Phase, time: float, reason: str) -> Alert:
         message,
         {"reason": reason},
         source=device,
+    )
+
+
+def agent_fault(where: str, phase: Phase, time: float, reason: str) -> Alert:
+    """The technical ``agent_fault`` alert: the agent itself fails at ``where``.
+
+    High priority, like the storage fault of the dispatcher
+    (:func:`edge.agent.dispatch.storage_fault`): the bed's alerts may be late or
+    missing; it latches when it ends, so the station keeps it until acknowledged.
+    """
+    message = (
+        f"agent fault ({where}): {reason}; the agent restarts"
+        if phase == Phase.START
+        else f"agent fault ({where}) over: {reason}"
+    )
+    return Alert(
+        AlertCode.AGENT_FAULT,
+        Priority.HIGH,
+        Kind.TECHNICAL,
+        phase,
+        time,
+        message,
+        {"reason": reason},
+        source=where,
     )
 
 

@@ -112,7 +112,9 @@ class Watchdog:
     The processing loop calls :meth:`beat` every time round; a background
     thread sends ``WATCHDOG=1`` every ``interval`` seconds *only if* a beat
     arrived since the last one. A stuck loop therefore stops the pings and
-    systemd restarts the service (``WatchdogSec=``).
+    systemd restarts the service (``WatchdogSec=``). :meth:`fail` stops them for
+    good: the agent found itself broken (``storage.fault_after_errors``) and wants
+    the restart.
     """
 
     def __init__(self, notifier: Notifier, interval: float | None = None) -> None:
@@ -123,10 +125,18 @@ class Watchdog:
         self._thread: threading.Thread | None = None
         self.sent = 0
         self.missed = 0
+        self.failed: str | None = None
 
     def beat(self) -> None:
         """Called by the watched loop: "I am still going round"."""
         self._beat.set()
+
+    def fail(self, reason: str) -> None:
+        """Never pet the watchdog again, whatever the loop does: systemd restarts us."""
+        if self.failed is None:
+            self.failed = reason
+            if self._thread is not None:
+                log.error("no more watchdog pings (%s): systemd will restart the agent", reason)
 
     def start(self) -> Watchdog:
         if self.interval is None or not self.notifier.enabled or self._thread is not None:
@@ -138,6 +148,8 @@ class Watchdog:
     def _run(self) -> None:
         assert self.interval is not None
         while not self._stop.wait(self.interval):
+            if self.failed is not None:
+                continue
             if self._beat.is_set():
                 self._beat.clear()
                 if self.notifier.watchdog():

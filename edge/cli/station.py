@@ -31,9 +31,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge.config import BrokerConfig, ConfigError
+from edge.config import BrokerConfig, ConfigError, redact_url
 from edge.messaging.mqtt import new_client
 from edge.station.model import Station
+from edge.vocabulary import iso_time
 
 _ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 
@@ -97,7 +98,9 @@ def _connect(broker: BrokerConfig, client: mqtt.Client, host: str, port: int) ->
     try:
         client.connect(host, port, keepalive=30)
     except (OSError, ValueError) as e:
-        raise SystemExit(f"capleak station: cannot connect to {broker.url}: {e}") from None
+        raise SystemExit(
+            f"capleak station: cannot connect to {redact_url(broker.url)}: {e}"
+        ) from None
 
 
 def run_watch(args: argparse.Namespace) -> int:
@@ -196,8 +199,17 @@ def send_command(
     topic = f"capleak/v1/{bed}/cmd/{name}"
     request_id = str(uuid.uuid4())
     v5 = broker.protocol == "5"
-    reply_topic = f"capleak-station/{client_id}/reply" if v5 else f"{topic}/reply"
-    body = {"msg_id": request_id, "bed": bed, **args, **({"by": by} if by else {})}
+    # The last level is the bed id: the shipped ACL lets a bed write only replies
+    # ending in its own id, so no bed can answer for another.
+    bed_id = bed.rsplit("/", 1)[-1]
+    reply_topic = f"capleak-station/{client_id}/reply/{bed_id}" if v5 else f"{topic}/reply"
+    body = {
+        "msg_id": request_id,
+        "time": iso_time(time.time()),
+        "bed": bed,
+        **args,
+        **({"by": by} if by else {}),
+    }
     got: list[dict[str, Any]] = []
     ready = threading.Event()
     answered = threading.Event()

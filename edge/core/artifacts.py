@@ -10,6 +10,8 @@ Sources (``shared/docs/signal-processing.md`` and ``protocols.md``):
   also reject a real sudden desaturation forever, so a drop that *persists*
   for ``confirm_s`` seconds is accepted from then on (a short confirmation
   delay of the kind Gorges 2009 found removes half of ignored alarms).
+- SpO2 with an erratic pulse (:class:`MotionDetector`): dips that come with
+  motion are not trusted; :class:`SpO2Cleaner` runs the SpO2 rules in order.
 - Weight: readings flagged unstable are dropped by validation; on a bed scale
   "a step change that reverses is an artifact, not fluid". A step bigger than
   ``step_kg`` within ``window_s`` of the last accepted weight is held aside;
@@ -26,6 +28,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator
+from typing import Protocol
 
 
 class Rejections:
@@ -154,6 +157,90 @@ class MotionDetector:
 
     def active(self, time: float) -> bool:
         return time < self.until and time - self.since < self.max_s
+
+
+class SpO2Cleaner:
+    """The SpO2 chain in order: plausibility with blanking, motion, fast drops.
+
+    :meth:`reject` returns why a sample is not used (``implausible``, ``blanked``,
+    ``motion``, ``fast_change``) or ``None`` to use it. A value outside
+    ``min_pct``-``max_pct`` is unusable and blanks the next ``blanking_s`` (pobm /
+    PhysioZoo: range 50-100, blank +-10 s, ``signal-processing.md``). While
+    ``motion`` (fed by the pulse) marks an episode, samples more than
+    ``motion_points`` below the SpO2 before the episode (the last accepted value or
+    the ``trend`` level, whichever is higher: the dip may have started a few
+    seconds before the pulse gave it away) are rejected; then ``fast_drop``
+    (:class:`SpO2ArtifactFilter`) decides.
+
+    >>> from edge.core.trend import LocalLinearTrend
+    >>> c = SpO2Cleaner(MotionDetector(), LocalLinearTrend(0.5, 1.0),
+    ...                 SpO2ArtifactFilter(4.0, 10.0), min_pct=50.0, blanking_s=10.0)
+    >>> [c.reject(t, v) for t, v in ((0, 97), (1, 40), (5, 97), (12, 97), (13, 85))]
+    [None, 'implausible', 'blanked', None, 'fast_change']
+    """
+
+    __slots__ = (
+        "blank_until",
+        "blanking_s",
+        "episode",
+        "fast_drop",
+        "max_pct",
+        "min_pct",
+        "motion",
+        "motion_points",
+        "motion_ref",
+        "trend",
+    )
+
+    def __init__(
+        self,
+        motion: MotionDetector,
+        trend: _Level,
+        fast_drop: SpO2ArtifactFilter,
+        min_pct: float = 50.0,
+        blanking_s: float = 10.0,
+        max_pct: float = 100.0,
+        motion_points: float = 1.0,
+    ) -> None:
+        self.motion = motion
+        self.trend = trend
+        self.fast_drop = fast_drop
+        self.min_pct = min_pct
+        self.max_pct = max_pct
+        self.blanking_s = blanking_s
+        self.motion_points = motion_points
+        self.blank_until = -math.inf
+        self.episode = -math.inf  # start of the motion episode motion_ref belongs to
+        self.motion_ref = 0.0
+
+    def reject(self, t: float, v: float) -> str | None:
+        if not self.min_pct <= v <= self.max_pct:
+            self.blank_until = t + self.blanking_s
+            return "implausible"
+        if t < self.blank_until:
+            return "blanked"
+        motion = self.motion
+        if t < motion.until and motion.active(t):
+            if motion.since != self.episode:  # a new episode: SpO2 before it
+                self.episode = motion.since
+                trend = self.trend
+                level = trend.level if trend.n else 0.0
+                self.motion_ref = max(self.fast_drop.last, level)
+            if v < self.motion_ref - self.motion_points:
+                return "motion"
+        if not self.fast_drop.accept(t, v):
+            return "fast_change"
+        return None
+
+
+class _Level(Protocol):
+    """What :class:`SpO2Cleaner` reads of a trend: its level and sample count."""
+
+    @property
+    def level(self) -> float: ...
+
+    @property
+    def n(self) -> int: ...
 
 
 class WeightStepFilter:

@@ -21,6 +21,7 @@ Baseline(signal='weight', value=70.2, source='learned', time=7300.0, n=2)
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +57,9 @@ class Baselines:
 
     __slots__ = ("_fixed", "_learning", "closed_at", "learn_s")
 
-    def __init__(self, learn_h: float = 2.0, configured: dict[str, float] | None = None) -> None:
+    def __init__(
+        self, learn_h: float = 2.0, configured: Mapping[str, float | None] | None = None
+    ) -> None:
         self.learn_s = learn_h * 3600.0
         self._fixed: dict[str, Baseline] = {}
         self._learning: dict[str, _Learner] = {s: _Learner() for s in BASELINE_SIGNALS}

@@ -1,9 +1,9 @@
 """Indicators and alert conditions: hysteresis, minimum duration, SatSeconds.
 
-The fifth stage of the core (issue #4, "Pipeline" 5). A rule computes, at
-each evaluation, the priority it *wants* (0 = none, 1 low, 2 medium, 3 high),
-using a lower limit to stay in a state than to enter it (hysteresis, see
-:func:`graded`). A :class:`Condition` turns that stream of wishes into alert
+The fifth stage of the core (issue #4, "Pipeline" 5). A rule (:mod:`edge.core.rules`)
+computes, at each evaluation, the :class:`~edge.vocabulary.Priority` it *wants*
+(``None`` = no alert), using a lower limit to stay in a state than to enter it
+(hysteresis, see :func:`graded`). A :class:`Condition` turns that stream of wishes into alert
 events only when a wish has held for a minimum time and number of
 evaluations, so it does not flap: ``start``, ``escalate``, ``de-escalate``,
 ``end`` (IHE ACM phases, ``shared/docs/messaging-and-ops.md``).
@@ -22,47 +22,76 @@ from typing import Any
 from edge.vocabulary import ALERT_KINDS, Alert, Phase, Priority
 
 _PRIORITY_OF_RANK = (None, Priority.LOW, Priority.MEDIUM, Priority.HIGH)
+#: The priority an event carries, by rank (an ``end`` carries the rank it ends; 0 unused).
+_EVENT_PRIORITY = (Priority.LOW, Priority.LOW, Priority.MEDIUM, Priority.HIGH)
+_RANK: dict[Priority | None, int] = {None: 0, Priority.LOW: 1, Priority.MEDIUM: 2, Priority.HIGH: 3}
+
+
+def rank_of(priority: Priority | None) -> int:
+    """A priority's rank for comparisons: ``None`` 0, low 1, medium 2, high 3.
+
+    >>> rank_of(None), rank_of(Priority.HIGH)
+    (0, 3)
+    """
+    return _RANK[priority]
+
+
+def priority_of(rank: int) -> Priority | None:
+    """The priority of a rank (0 -> ``None``).
+
+    >>> priority_of(2)
+    <Priority.MEDIUM: 'medium'>
+    """
+    return _PRIORITY_OF_RANK[rank]
 
 
 def graded(
-    value: float, steps: Sequence[tuple[int, float]], current: int, hysteresis: float
-) -> int:
-    """The rank ``value`` earns on ascending ``steps`` of ``(rank, threshold)``.
+    value: float,
+    steps: Sequence[tuple[Priority, float]],
+    current: Priority | None,
+    hysteresis: float,
+) -> Priority | None:
+    """The priority ``value`` earns on ascending ``steps`` of ``(priority, threshold)``.
 
-    A rank the condition already holds (``<= current``) is kept down to
-    ``threshold - hysteresis``: entering needs ``value >= threshold``, leaving
+    A priority the condition already holds (at or below ``current``) is kept down
+    to ``threshold - hysteresis``: entering needs ``value >= threshold``, leaving
     needs ``value < threshold - hysteresis``. For falling quantities pass
     negated values.
 
-    >>> steps = [(1, 5.0), (2, 10.0), (3, 15.0)]
-    >>> graded(10.2, steps, 0, 1.0), graded(9.5, steps, 2, 1.0), graded(8.9, steps, 2, 1.0)
-    (2, 2, 1)
+    >>> L, M, H = Priority.LOW, Priority.MEDIUM, Priority.HIGH
+    >>> steps = [(L, 5.0), (M, 10.0), (H, 15.0)]
+    >>> [p and p.value for p in (graded(10.2, steps, None, 1.0), graded(9.5, steps, M, 1.0),
+    ...                          graded(8.9, steps, M, 1.0), graded(3.0, steps, L, 1.0))]
+    ['medium', 'medium', 'low', None]
     """
-    rank = 0
-    for r, threshold in steps:
-        if value >= (threshold - hysteresis if r <= current else threshold):
-            rank = r
-    return rank
+    held = _RANK[current]
+    earned: Priority | None = None
+    for p, threshold in steps:
+        if value >= (threshold - hysteresis if _RANK[p] <= held else threshold):
+            earned = p
+    return earned
 
 
 class Condition:
-    """One alert condition's state machine: wished rank -> debounced alert events.
+    """One alert condition's state machine: wished priority -> debounced alert events.
 
-    A rank is *entered* once the wish has been at or above it for ``on_s``
+    Priorities are handled as ranks inside (low 1, medium 2, high 3; :attr:`rank`,
+    0 when inactive). A rank is *entered* once the wish has been at or above it for ``on_s``
     seconds (one number, or one per rank) and ``on_count`` consecutive
     evaluations; it is *left* once the wish has been below it for ``off_s``
     seconds and ``off_count`` evaluations. Each change yields one :class:`~edge.vocabulary.Alert`.
 
+    >>> M, H = Priority.MEDIUM, Priority.HIGH
     >>> c = Condition("tachycardia", on_s=60, off_s=0)
-    >>> c.update(0.0, 2, "HR 112", {}) is None
+    >>> c.update(0.0, M, "HR 112", {}) is None
     True
-    >>> c.update(60.0, 2, "HR 112", {}).phase.value
+    >>> c.update(60.0, M, "HR 112", {}).phase.value
     'start'
-    >>> c.update(90.0, 3, "HR 135", {}) is None     # high must hold too
+    >>> c.update(90.0, H, "HR 135", {}) is None     # high must hold too
     True
-    >>> c.update(150.0, 3, "HR 135", {}).phase.value
+    >>> c.update(150.0, H, "HR 135", {}).phase.value
     'escalate'
-    >>> c.update(160.0, 0, "HR 90", {}).phase.value
+    >>> c.update(160.0, None, "HR 90", {}).phase.value
     'end'
     """
 
@@ -124,9 +153,10 @@ class Condition:
         return self.rank == 0 and self._above_n[1] == 0
 
     def update(
-        self, time: float, want: int, message: str, values: Mapping[str, Any]
+        self, time: float, wish: Priority | None, message: str, values: Mapping[str, Any]
     ) -> Alert | None:
-        """Feed the wished rank at ``time``; return the alert event it causes, if any."""
+        """Feed the wished priority at ``time``; return the alert event it causes, if any."""
+        want = _RANK[wish]
         above, above_n, below, below_n = self._above, self._above_n, self._below, self._below_n
         for r in (1, 2, 3):
             if want >= r:
@@ -164,7 +194,7 @@ class Condition:
             self.active_since = None
         else:
             phase = Phase.ESCALATE if new > old else Phase.DE_ESCALATE
-        priority = _PRIORITY_OF_RANK[new or old]
+        priority = _EVENT_PRIORITY[new or old]
         return Alert(
             code=self.code,
             priority=priority,
@@ -177,9 +207,10 @@ class Condition:
         )
 
     def force(
-        self, time: float, rank: int, message: str, values: Mapping[str, Any]
+        self, time: float, priority: Priority | None, message: str, values: Mapping[str, Any]
     ) -> Alert | None:
-        """Set the rank at once (time-driven conditions), resetting the debounce state."""
+        """Set the priority at once (time-driven conditions), resetting the debounce state."""
+        rank = _RANK[priority]
         for r in (1, 2, 3):
             self._above_n[r] = 1 if rank >= r else 0
             self._above[r] = time
@@ -209,8 +240,16 @@ class SatSeconds:
     (52.0, True)
     """
 
-    __slots__ = ("below", "excursions", "last_time", "limit", "max_step_s", "setting", "total")
-    __slots__ += ("tripped",)
+    __slots__ = (
+        "below",
+        "excursions",
+        "last_time",
+        "limit",
+        "max_step_s",
+        "setting",
+        "total",
+        "tripped",
+    )
 
     def __init__(self, limit: float, setting: float, max_step_s: float = 2.0) -> None:
         self.limit = limit

@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge.config import Thresholds
+from edge.core.baselines import Baselines
 from edge.core.dose import DoseCheck
-from edge.core.trend import TrendEstimate
+from edge.core.trend import LocalLinearTrend, TrendEstimate
 from edge.vocabulary import Alert, iso_time
 
 
@@ -73,6 +75,62 @@ class TrendSummary:
             "active": dict(self.active),
             "rejected": dict(self.rejected),
         }
+
+
+def summarise(
+    now: float,
+    trends: Mapping[str, LocalLinearTrend],
+    baselines: Baselines,
+    th: Thresholds,
+    active: Mapping[str, str],
+    rejected: Mapping[str, int],
+) -> TrendSummary:
+    """Every trend projected to ``now``, each towards its hold limit (``Core.trends``).
+
+    Falling signals (BP, SpO2) are projected below their limit, rising ones (pulse,
+    weight: baseline + ``hold_weight_gain_pct``) above it, over ``bp_projection_h``.
+    """
+    horizon = th.bp_projection_h
+    base_w = baselines.value("weight")
+    limits: dict[str, tuple[float | None, bool]] = {
+        "sbp": (th.hold_sbp_mmhg, True),
+        "map": (th.hold_map_mmhg, True),
+        "dbp": (None, True),
+        "spo2": (th.hold_spo2_pct, True),
+        "pulse": (th.hold_hr_absolute_bpm, False),
+        "weight": (
+            None if base_w is None else base_w * (1 + th.hold_weight_gain_pct / 100),
+            False,
+        ),
+    }
+    signals = {}
+    for signal, trend in trends.items():
+        est = trend.estimate(now)
+        if est is None:
+            continue
+        limit, falling = limits[signal]
+        hours = prob = None
+        if limit is not None:
+            h = est.hours_to(limit)
+            hours = h if math.isfinite(h) and h >= 0 else None
+            below = est.probability_below(limit, horizon)
+            prob = below if falling else 1.0 - below
+        signals[signal] = SignalTrend(signal, est, limit, hours, prob, horizon)
+    gain = rate = None
+    w = trends["weight"].estimate(now)
+    if w is not None:
+        rate = w.slope_per_h * 24.0
+        if base_w:
+            gain = (w.level - base_w) / base_w * 100.0
+    return TrendSummary(
+        time=now,
+        signals=signals,
+        baselines=baselines.as_dict(),
+        weight_gain_pct=gain,
+        weight_kg_per_24h=rate,
+        active=active,
+        rejected=rejected,
+    )
 
 
 Output = Alert | DoseCheck | TrendSummary

@@ -16,6 +16,19 @@ from dataclasses import dataclass
 
 _SQRT2 = math.sqrt(2.0)
 
+#: Trend model parameters per signal: q (units^2/h^3), r (units^2), slope prior
+#: variance ((units/h)^2), restart after a gap (h). They describe measurement noise
+#: and how fast physiology moves, not clinical limits, so they are code constants
+#: (``docs/core.md``, "Trends", gives the reasoning for each).
+TREND_MODELS: dict[str, tuple[float, float, float, float]] = {
+    "sbp": (2.0, 49.0, 4.0, 12.0),
+    "map": (1.2, 27.0, 2.0, 12.0),
+    "dbp": (1.2, 27.0, 2.0, 12.0),
+    "spo2": (0.5, 1.0, 4.0, 2.0),
+    "pulse": (20.0, 16.0, 100.0, 2.0),
+    "weight": (0.002, 0.09, 0.01, 96.0),
+}
+
 
 def normal_cdf(x: float) -> float:
     """Standard normal cumulative distribution, via :func:`math.erf`.

@@ -25,6 +25,7 @@ here is dropped and counted by reason; nothing downstream ever sees it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -179,3 +180,47 @@ class NibpAssembler:
     def take_spoiled(self) -> str | None:
         reason, self.spoiled = self.spoiled, None
         return reason
+
+
+#: Consecutive late readings (NIBP: parts) after which a signal follows a timeline
+#: that moved back: a minute of 1 Hz SpO2/pulse, 3 NIBP cycles, 3 weights.
+STALE_RESET: Mapping[str, int] = {"spo2": 60, "pulse": 60, "pi": 60, "nibp": 9, "weight": 3}
+
+
+class Timeline:
+    """Per signal, readings must move forward in time; a run of late ones resets it.
+
+    :attr:`last` holds the time of the last used reading per key (``nibp`` for
+    the cycle). The caller compares against it and asks :meth:`late` about a
+    reading that is not newer: ``duplicate`` (same time) and ``stale`` are
+    dropped; after :data:`STALE_RESET` consecutive late ones the timeline itself
+    moved back (a device clock corrected after a glitch into the future), so the
+    answer is ``timeline_reset`` and the signal follows the new timeline. The
+    caller clears :attr:`runs` for a key when a reading is on time again.
+
+    >>> tl = Timeline()
+    >>> tl.last["weight"] = 100.0
+    >>> [tl.late("weight", t) for t in (100.0, 50.0, 60.0, 70.0)]
+    ['duplicate', 'stale', 'stale', 'timeline_reset']
+    >>> tl.last["weight"]
+    -inf
+    """
+
+    __slots__ = ("last", "reset_after", "runs")
+
+    def __init__(self, reset_after: Mapping[str, int] = STALE_RESET) -> None:
+        self.reset_after = reset_after
+        self.last: dict[str, float] = dict.fromkeys(reset_after, -math.inf)
+        self.runs: dict[str, int] = {}
+
+    def late(self, key: str, t: float) -> str:
+        """Why a late reading at ``t`` is dropped, or ``timeline_reset`` to use it."""
+        if t == self.last[key]:
+            return "duplicate"
+        run = self.runs.get(key, 0) + 1
+        if run < self.reset_after[key]:
+            self.runs[key] = run
+            return "stale"
+        self.runs[key] = 0
+        self.last[key] = -math.inf
+        return "timeline_reset"

@@ -188,7 +188,12 @@ class AlertBook:
         inst = self._alerts.get(key)
         if alert.phase == Phase.END:
             return self._end(inst, alert) if inst else []
-        if inst is None or (alert.phase == Phase.START and inst.state == State.LATCHED):
+        if inst is None or inst.state == State.LATCHED:
+            # A latched alert's condition is over: any condition event but ``end`` (a start,
+            # or an escalate/de-escalate that crossed a restart or an out-of-order end) means
+            # the condition is present again, so a fresh active instance starts at the
+            # condition's priority. Changing the priority of the latched instance in place
+            # would leave a low-priority alert latched, which only high priority may be.
             inst = _Instance(
                 code=alert.code,
                 source=alert.source,

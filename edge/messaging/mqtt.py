@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 
-from edge.config import BrokerConfig, ConfigError, read_credentials
+from edge.config import BrokerConfig, ConfigError, read_credentials, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +51,15 @@ def parse_broker_url(url: str) -> BrokerAddress:
     8883
     """
     parts = urlsplit(url)
+    shown = redact_url(url)  # never a password in an error message
     if parts.scheme not in _DEFAULT_PORTS:
-        raise ConfigError("broker.url", f"scheme must be mqtt, mqtts, ws or wss, got {url!r}")
+        raise ConfigError("broker.url", f"scheme must be mqtt, mqtts, ws or wss, got {shown!r}")
     if not parts.hostname:
-        raise ConfigError("broker.url", f"has no host: {url!r}")
+        raise ConfigError("broker.url", f"has no host: {shown!r}")
     try:
         port = parts.port or _DEFAULT_PORTS[parts.scheme]
     except ValueError:
-        raise ConfigError("broker.url", f"has a bad port: {url!r}") from None
+        raise ConfigError("broker.url", f"has a bad port: {shown!r}") from None
     return BrokerAddress(parts.scheme, parts.hostname, port, parts.path or "/mqtt")
 
 
@@ -96,3 +97,45 @@ def new_client(
         client.username_pw_set(user, password)
         log.info("using credentials for user %r from %s", user, broker.credentials_file)
     return client, addr
+
+
+#: MQTT topic names are UTF-8 strings of at most 65,535 bytes (MQTT 3.1.1 section 1.5.3,
+#: MQTT 5.0 section 1.5.4).
+TOPIC_MAX_BYTES = 65_535
+
+
+def topic_name_problem(topic: object) -> str | None:
+    """Why ``topic`` cannot be published to, or None when it can.
+
+    The rules of MQTT 3.1.1 section 4.7 and MQTT 5.0 section 4.7 for a topic *name*
+    (what a PUBLISH carries, e.g. an MQTT 5 response topic): at least one
+    character, at most 65,535 bytes of UTF-8, no wildcard ``+`` or ``#``, no
+    U+0000; names starting with ``$`` belong to the broker (``$SYS``). Control
+    characters (U+0001-U+001F, U+007F-U+009F: "SHOULD NOT" in 5.0 section 1.5.4)
+    are refused too: they end up in logs.
+
+    >>> topic_name_problem("capleak-station/replies/1") is None
+    True
+    >>> topic_name_problem("a/#")
+    'contains the wildcard #'
+    """
+    if not isinstance(topic, str):
+        return "is not a string"
+    if not topic:
+        return "is empty"
+    for wildcard in "+#":
+        if wildcard in topic:
+            return f"contains the wildcard {wildcard}"
+    if "\0" in topic:
+        return "contains U+0000"
+    if topic.startswith("$"):
+        return "starts with $ (reserved for the broker)"
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in topic):
+        return "contains a control character"
+    try:
+        size = len(topic.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    if size > TOPIC_MAX_BYTES:
+        return f"is {size} bytes long (at most {TOPIC_MAX_BYTES})"
+    return None

@@ -23,6 +23,18 @@ The ``meta`` table also keeps small persistent state for the agent (the seq
 counter, drop counts, the number of boots, the alert book's snapshot) through
 :meth:`get_state` / :meth:`set_state`.
 
+Every write is one transaction (:meth:`Outbox._transaction`): ``BEGIN IMMEDIATE`` ...
+``COMMIT``, and ``ROLLBACK`` on any error, including a failed ``COMMIT`` (a full
+disk) and errors after which SQLite already rolled back by itself. One transient
+error (an I/O error, a full disk, a locked file) fails that one call and leaves the
+connection ready for the next; it never leaves a transaction open.
+
+A row that the MQTT client refuses for good (an invalid topic, a payload too large)
+or that the broker refuses (a failure PUBACK) is moved to the ``dead_letter`` table
+(:meth:`dead_letter`) so that it cannot block the rows behind it; the number moved
+there is persistent and reported in ``status.dead_letters``. The table keeps the
+last :data:`DEAD_LETTER_KEEP` rows for diagnosis.
+
 Thread-safe: one connection guarded by a lock (the publisher thread deletes
 while the application thread puts).
 """
@@ -34,12 +46,14 @@ import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edge.clock import Clock, SystemClock
+from edge.messaging.mqtt import topic_name_problem
 from edge.vocabulary import iso_time
 
 log = logging.getLogger(__name__)
@@ -49,6 +63,11 @@ DROPPABLE = ("vitals", "trends")
 KINDS = ("vitals", "trends", "alert", "state", "reply")
 
 OUTBOX_FILE = "outbox.sqlite3"
+#: What a failed outbox write raises (a full disk, an I/O error, a locked or damaged file).
+STORAGE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
+
+#: Dead-lettered rows kept for diagnosis (the count of all of them is kept apart).
+DEAD_LETTER_KEEP = 1000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -63,6 +82,18 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_kind ON outbox (kind, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    seq INTEGER PRIMARY KEY,
+    msg_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL,
+    correlation BLOB,
+    reason TEXT NOT NULL,
+    time TEXT NOT NULL
+);
 """
 
 
@@ -132,6 +163,33 @@ class Outbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; ``ROLLBACK`` on any error. Caller holds the lock.
+
+        SQLite rolls back by itself after some errors (SQLITE_FULL, SQLITE_IOERR,
+        ``RAISE(ROLLBACK)``); then there is nothing to roll back and the original
+        error is what the caller sees. The in-memory count is re-read after a rollback.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error as e:  # the original error matters more
+                log.error("outbox %s: rollback failed: %s", self.path, e)
+        try:
+            self._count = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        except sqlite3.Error as e:
+            log.error("outbox %s: cannot recount after a rollback: %s", self.path, e)
+
     # -- persistent state -------------------------------------------------------------
 
     def _get(self, key: str, default: Any = None) -> Any:
@@ -151,7 +209,7 @@ class Outbox:
 
     def set_state(self, key: str, value: Any) -> None:
         """Store a JSON-able value durably (committed on return)."""
-        with self._lock:
+        with self._lock, self._transaction():
             self._set(f"state.{key}", value)
 
     # -- writing ----------------------------------------------------------------------
@@ -169,50 +227,53 @@ class Outbox:
         """Commit one message; returns it with its ``seq`` and ``msg_id``."""
         return self.put_many([Outgoing(topic, body, kind, retain, qos, correlation)])[0]
 
-    def put_many(self, items: Iterable[Outgoing]) -> list[Message]:
-        """Commit several messages in one transaction (one fsync), in order."""
+    def put_many(
+        self, items: Iterable[Outgoing], state: Mapping[str, Any] | None = None
+    ) -> list[Message]:
+        """Commit several messages in one transaction (one fsync), in order.
+
+        ``state`` (``{key: value}``, as :meth:`set_state`) is written in the same
+        transaction: e.g. the alert book's snapshot with the events it produced, so
+        that both or neither are stored.
+        """
         items = list(items)
         for it in items:
             if it.kind not in KINDS:
                 raise ValueError(f"unknown message kind {it.kind!r}; known: {KINDS}")
+            if problem := topic_name_problem(it.topic):
+                raise ValueError(f"cannot publish to topic {it.topic[:100]!r}: it {problem}")
         out = []
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                seq = self._get("next_seq", 1)
-                now = iso_time(self.clock.now())
-                for it in items:
-                    msg_id = str(uuid.uuid4())
-                    body = {"msg_id": msg_id, "seq": seq, "time": now, **it.body}
-                    payload = json.dumps(body, separators=(",", ":")).encode()
-                    msg = Message(
-                        seq, msg_id, it.kind, it.topic, payload, it.qos, it.retain, it.correlation
-                    )
-                    self._db.execute(
-                        "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (seq, msg_id, it.kind, it.topic, payload, it.qos, int(it.retain),
-                         it.correlation),
-                    )  # fmt: skip
-                    out.append(msg)
-                    seq += 1
+        with self._lock, self._transaction():
+            seq = self._get("next_seq", 1)
+            now = iso_time(self.clock.now())
+            for it in items:
+                msg_id = str(uuid.uuid4())
+                body = {"msg_id": msg_id, "seq": seq, "time": now, **it.body}
+                payload = json.dumps(body, separators=(",", ":")).encode()
+                msg = Message(
+                    seq, msg_id, it.kind, it.topic, payload, it.qos, it.retain, it.correlation
+                )
+                self._db.execute(
+                    "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seq, msg_id, it.kind, it.topic, payload, it.qos, int(it.retain),
+                     it.correlation),
+                )  # fmt: skip
+                out.append(msg)
+                seq += 1
+            for key, value in (state or {}).items():
+                self._set(f"state.{key}", value)
+            if items:
                 self._set("next_seq", seq)
                 self._count += len(items)
                 self._enforce_bound()
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                self._count = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-                raise
         return out
 
     def allocate_seq(self) -> int:
         """Take the next ``seq`` for a message that is not stored (the online status)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            seq = self._get("next_seq", 1)
+        with self._lock, self._transaction():
+            seq: int = self._get("next_seq", 1)
             self._set("next_seq", seq + 1)
-            self._db.execute("COMMIT")
-            return seq
+        return seq
 
     @property
     def last_seq(self) -> int:
@@ -260,17 +321,45 @@ class Outbox:
         if not seqs:
             return 0
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             n = 0
-            for i in range(0, len(seqs), 500):
-                chunk = seqs[i : i + 500]
-                cur = self._db.execute(
-                    f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk
-                )
-                n += cur.rowcount
-            self._db.execute("COMMIT")
+            with self._transaction():
+                for i in range(0, len(seqs), 500):
+                    chunk = seqs[i : i + 500]
+                    cur = self._db.execute(
+                        f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk
+                    )
+                    n += cur.rowcount
             self._count -= n
             return n
+
+    def dead_letter(self, seq: int, reason: str) -> bool:
+        """Move the row ``seq`` to the ``dead_letter`` table (one transaction).
+
+        For a row that can never be published (refused by the MQTT client or the
+        broker): it must not hold up the rows behind it. Returns whether it was there.
+        """
+        with self._lock:
+            with self._transaction():
+                moved = self._db.execute(
+                    "INSERT OR REPLACE INTO dead_letter SELECT seq, msg_id, kind, topic, "
+                    "payload, qos, retain, correlation, ?, ? FROM outbox WHERE seq = ?",
+                    (reason[:500], iso_time(self.clock.now()), seq),
+                ).rowcount
+                if moved:
+                    self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+                    self._set("dead_letters", self._get("dead_letters", 0) + 1)
+                    self._db.execute(
+                        "DELETE FROM dead_letter WHERE seq <= "
+                        "(SELECT seq FROM dead_letter ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                        (DEAD_LETTER_KEEP,),
+                    )
+            self._count -= moved
+            return bool(moved)
+
+    def dead_letters(self) -> int:
+        """How many rows were ever moved to the dead-letter table (persistent)."""
+        with self._lock:
+            return int(self._get("dead_letters", 0))
 
     def depth(self) -> int:
         """Messages waiting for a PUBACK."""

@@ -3,8 +3,9 @@
 Topics (``capleak/v1/{site}/{unit}/{bed}/`` + name; no patient identifiers)::
 
     status          QoS 1, retained   online (boot id, version, devices, outbox depth,
-                                      drops) after each connect; the Will publishes
-                                      offline, retained, when the connection is lost
+                                      drops, health) after each connect; the Will
+                                      publishes offline, retained, when the
+                                      connection is lost
     vitals          QoS 1             batches of readings (MDC, UCUM, LOINC)
     trends          QoS 1             periodic trend summaries
     alerts          QoS 1             alert events (edge.messaging.alerts.AlertEvent)
@@ -47,40 +48,46 @@ Commands, the API for the runtime::
 ``cmd.name`` is ``ack`` / ``silence`` / ``dose`` / ``baseline`` and ``cmd.args`` the
 validated body without its common fields (``msg_id``, ``by``, ``bed``, ``time``), e.g.
 ``{"alert": "hypotension"}``, ``{"duration_s": 120}``, ``{"given_at": "..."}``,
-``{"signal": "weight", "value": 71.3}``. The handler runs on the pump thread (keep
-it short; it may call the publisher's ``publish_*`` methods). Its return value is
+``{"signal": "weight", "value": 71.3}``. The handler runs on the command thread of
+:class:`edge.messaging.intake.CommandIntake` (never on paho's thread or the pump, so a
+slow handler or a flood of commands cannot hold back alerts; it may call the
+publisher's ``publish_*`` methods). Its return value is
 the reply's ``result``; raising :class:`edge.messaging.commands.CommandError` (or
 ``edge.messaging.alerts.UnknownAlert`` / ``ValueError``) sends an error reply; any other
 exception is logged and answered with ``internal``. Either way the agent keeps
 running. :func:`edge.messaging.alerts.apply_command` handles ``ack`` and ``silence`` against an
-:class:`~edge.messaging.alerts.AlertBook`.
+:class:`~edge.messaging.alerts.AlertBook`. With MQTT 5 the command subscription asks
+for "retain as published", so a retained command is recognised (and refused) also
+when it is delivered live; ``publisher.commands.counters()`` counts refusals.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge import __version__
 from edge.clock import Clock, SystemClock
 from edge.config import Config
-from edge.messaging.alerts import AlertEvent, UnknownAlert
-from edge.messaging.commands import Command, CommandError, parse_command
-from edge.messaging.mqtt import new_client
-from edge.messaging.outbox import Outbox, Outgoing
+from edge.messaging.alerts import AlertEvent
+from edge.messaging.commands import Command
+from edge.messaging.health import Health, Throttle
+from edge.messaging.intake import CommandIntake, CommandLedger, Inbound
+from edge.messaging.mqtt import new_client, topic_name_problem
+from edge.messaging.outbox import STORAGE_ERRORS, Outbox, Outgoing
 from edge.vocabulary import Reading, iso_time
 
 log = logging.getLogger(__name__)
+
 
 CommandHandler = Callable[[Command], Mapping[str, Any] | None]
 
@@ -92,15 +99,6 @@ class SupportsToDict(Protocol):
 
 
 Payload = Mapping[str, Any] | SupportsToDict
-
-
-@dataclass(frozen=True, slots=True)
-class _Inbound:
-    topic: str
-    payload: bytes
-    retain: bool
-    response_topic: str | None
-    correlation: bytes | None
 
 
 class Publisher:
@@ -118,8 +116,10 @@ class Publisher:
         window: int = 20,
         reconnect_delay: tuple[float, float] = (0.25, 10.0),
         version: str = __version__,
+        health: Health | None = None,
     ) -> None:
         self.config = config
+        self.health = health or Health()
         self.outbox = outbox
         self.clock = clock or SystemClock()
         self.on_command = on_command
@@ -137,7 +137,6 @@ class Publisher:
         self._cond = threading.Condition()
         self._ack_lock = threading.Lock()
         self._acks: list[tuple[int, bool]] = []
-        self._inbound: collections.deque[_Inbound] = collections.deque()
         self._inflight: dict[int, int] = {}  # mid -> seq; pump thread only
         self._cursor = 0  # highest seq handed to paho; pump thread only
         self._batch: list[dict[str, Any]] = []
@@ -149,9 +148,21 @@ class Publisher:
         self._subscribed = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: mqtt.Client | None = None
-        self._replies: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        self.commands = CommandIntake(
+            self.root,
+            config.commands,
+            handler=on_command,
+            reply=self._store_reply,
+            ledger=CommandLedger.beside(outbox.path, config.commands.replay_window_s),
+            clock=self.clock,
+        )
         self.rejected = 0
         self.connects = 0
+        self._bad_reply_log = Throttle()
+        self._storage_log = Throttle()
+        self._status_seq = 0
+        self._status_lock = threading.Lock()
+        self._dead_letter_log = Throttle()
 
     def topic(self, name: str) -> str:
         return f"{self.root}/{name}"
@@ -181,6 +192,7 @@ class Publisher:
         if client.protocol == mqtt.MQTTv5:
             kwargs["clean_start"] = True
         client.connect_async(addr.host, addr.port, self.config.broker.keepalive_s, **kwargs)
+        self.commands.start()
         client.loop_start()
         self._thread = threading.Thread(target=self._pump, name="capleak-publisher", daemon=True)
         self._thread.start()
@@ -205,6 +217,7 @@ class Publisher:
                 info.wait_for_publish(2.0)
             except (RuntimeError, ValueError):  # the connection went away meanwhile
                 log.info("could not publish the offline status; the Will will say it")
+        self.commands.stop()
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -244,9 +257,19 @@ class Publisher:
 
     # -- what the application publishes ----------------------------------------------
 
-    def enqueue(self, items: Iterable[Outgoing]) -> None:
-        """Low level: commit messages (full topics, see :meth:`topic`) in one transaction."""
-        self.outbox.put_many(items)
+    def enqueue(self, items: Iterable[Outgoing], state: Mapping[str, Any] | None = None) -> None:
+        """Low level: commit messages (full topics, see :meth:`topic`) in one transaction.
+
+        ``state`` is committed with them (:meth:`Outbox.put_many`). A storage error
+        is counted in ``status.errors.storage`` and raised: the caller decides what
+        to keep (:meth:`flush` drops and counts vitals; the dispatcher holds alerts).
+        """
+        try:
+            self.outbox.put_many(items, state)
+        except STORAGE_ERRORS as e:
+            self.health.failed("storage", f"{type(e).__name__}: {e}")
+            raise
+        self.health.succeeded("storage")
         self._wake()
 
     def add_reading(self, reading: Reading) -> None:
@@ -272,15 +295,26 @@ class Publisher:
         with self._batch_lock:
             batch, self._batch = self._batch, []
             if batch:
-                self.enqueue([Outgoing(self.topic("vitals"), {"readings": batch}, "vitals")])
+                try:
+                    self.enqueue([Outgoing(self.topic("vitals"), {"readings": batch}, "vitals")])
+                except STORAGE_ERRORS as e:
+                    # Vitals are not held: the next ones replace them. Counted, not hidden.
+                    self.health.drop("vitals", len(batch))
+                    self._storage_log.log(
+                        log, logging.ERROR, "%d readings not stored: %s", len(batch), e
+                    )
 
     def publish_alerts(
-        self, events: Sequence[AlertEvent], active: Sequence[Mapping[str, Any]] | None
+        self,
+        events: Sequence[AlertEvent],
+        active: Sequence[Mapping[str, Any]] | None,
+        state: Mapping[str, Any] | None = None,
     ) -> None:
         """Alert events on ``alerts``, then (if given) the retained ``alerts/active``.
 
         Pass ``active=book.active()`` whenever ``events`` is not empty (and once after
-        a restart, with no events, so the full list is published again).
+        a restart, with no events, so the full list is published again). ``state`` (the
+        book's snapshot) is committed in the same transaction. Raises on a storage error.
         """
         items = [Outgoing(self.topic("alerts"), {"alert": e.to_dict()}, "alert") for e in events]
         if active is not None:
@@ -292,8 +326,8 @@ class Publisher:
                     retain=True,
                 )
             )
-        if items:
-            self.enqueue(items)
+        if items or state:
+            self.enqueue(items, state)
 
     def publish_dose_check(self, dose_check: Payload) -> None:
         """The latest pre-dose check, retained (a dict or an object with ``to_dict()``)."""
@@ -310,9 +344,7 @@ class Publisher:
 
     def publish_status(self) -> None:
         """Republish the retained ``online`` status (e.g. after device changes)."""
-        client = self._client
-        if client is not None and self.connected:
-            client.publish(self.topic("status"), self._status_payload("online"), 1, True)
+        self._publish_online()
 
     # -- status ------------------------------------------------------------------------
 
@@ -326,12 +358,19 @@ class Publisher:
             "outbox_depth": self.outbox.depth(),
             "drops": self.outbox.drops(),
             "rejected": self.rejected,
+            "dead_letters": self.outbox.dead_letters(),
+            **self.health.snapshot(),
+            "commands": self.commands.counters(),
         }
 
     def _status_payload(self, state: str, **extra: Any) -> bytes:
+        try:
+            self._status_seq = self.outbox.allocate_seq()
+        except STORAGE_ERRORS as e:  # say how we are all the same; the seq opens no gap
+            self.health.failed("storage", f"{type(e).__name__}: {e}")
         body = {
             "msg_id": str(uuid.uuid4()),
-            "seq": self.outbox.allocate_seq(),
+            "seq": self._status_seq,
             "time": iso_time(self.clock.now()),
             **self.status(state),
             **extra,
@@ -361,8 +400,14 @@ class Publisher:
         self.connects += 1
         self._connected.set()
         log.info("connected to the broker (connect #%d)", self.connects)
-        client.publish(self.topic("status"), self._status_payload("online"), 1, True)
-        client.subscribe(self.topic("cmd/+"), qos=1)
+        # the online status follows the SUBACK (after paho's resends of the old session)
+        if client.protocol == mqtt.MQTTv5:
+            # Retain as published: a retained command delivered live keeps its retain
+            # flag, so it is refused like one delivered on subscription (MQTT 5 3.8.3.1).
+            options = SubscribeOptions(qos=1, retainAsPublished=True)
+            client.subscribe(self.topic("cmd/+"), options=options)
+        else:  # 3.1.1 clears the flag on live delivery: docs/security.md says what then
+            client.subscribe(self.topic("cmd/+"), qos=1)
         self._wake()
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
@@ -371,7 +416,26 @@ class Publisher:
                 "broker refused the subscription to %s: %s", self.topic("cmd/+"), reason_codes
             )
         self._subscribed.set()
+        self._publish_online()
         self._wake()
+
+    def _publish_online(self) -> None:
+        """The fresh ``online`` status, after paho's resends of this connection.
+
+        Status cannot go backwards: paho resends the unacknowledged messages of the
+        last connection (older statuses among them) after ``on_connect`` returns, and
+        the broker takes one connection's packets in order; so the fresh status goes
+        out from the SUBACK on, never between CONNACK and SUBACK.
+        """
+        client = self._client
+        if client is None or not self._subscribed.is_set():
+            return
+        try:
+            with self._status_lock:  # seq order = publish order, whichever thread
+                client.publish(self.topic("status"), self._status_payload("online"), 1, True)
+        except Exception:  # an exception here would end paho's network thread
+            self.health.failed("publisher", "online status not published")
+            log.exception("could not publish the online status")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
@@ -390,10 +454,23 @@ class Publisher:
         if props is not None:
             response_topic = getattr(props, "ResponseTopic", None)
             correlation = getattr(props, "CorrelationData", None)
-        self._inbound.append(
-            _Inbound(msg.topic, bytes(msg.payload), bool(msg.retain), response_topic, correlation)
+        if response_topic is not None and (problem := topic_name_problem(response_topic)):
+            # Its reply could never be published and would block the outbox: refuse the
+            # command before anything is stored or applied (the sender learns nothing:
+            # there is nowhere to answer).
+            self.health.drop("commands_bad_response_topic")
+            self._bad_reply_log.log(
+                log,
+                logging.WARNING,
+                "command on %s refused: its MQTT 5 response topic %s",
+                msg.topic,
+                problem,
+            )
+            return
+        # Only queue it (bounded, never blocking): paho's thread also carries the alerts.
+        self.commands.offer(
+            Inbound(msg.topic, bytes(msg.payload), bool(msg.retain), response_topic, correlation)
         )
-        self._wake()
 
     # -- the pump (publisher thread) -------------------------------------------------
 
@@ -413,13 +490,14 @@ class Publisher:
                 self._work = False
             try:
                 self._settle_acks()
-                while self._inbound:
-                    self._handle_command(self._inbound.popleft())
                 self._flush_if_due()
                 self._fill_window()
-            except Exception:
+            except Exception as e:
+                self.health.failed("publisher", f"{type(e).__name__}: {e}")
                 log.exception("publisher pump error (continuing)")
                 time.sleep(0.1)
+            else:
+                self.health.succeeded("publisher")
 
     def _wait_time(self) -> float:
         with self._batch_lock:
@@ -444,11 +522,19 @@ class Publisher:
                 continue  # the status message, published outside the outbox
             if failed:
                 self.rejected += 1
-                log.error("broker refused message seq %d (not retried)", seq)
-            done.append(seq)
+                self._dead_letter(seq, "refused by the broker (failure PUBACK)")
+            else:
+                done.append(seq)
         if done:
             self.outbox.delete(done)
             self._wake()
+
+    def _dead_letter(self, seq: int, reason: str) -> None:
+        """Move a row that can never be published aside, so the queue goes on."""
+        self.outbox.dead_letter(seq, reason)
+        self._dead_letter_log.log(
+            log, logging.ERROR, "outbox row seq %d moved to the dead-letter table: %s", seq, reason
+        )
 
     def _fill_window(self) -> None:
         client = self._client
@@ -464,43 +550,22 @@ class Publisher:
             if m.correlation is not None and client.protocol == mqtt.MQTTv5:
                 props = Properties(PacketTypes.PUBLISH)
                 props.CorrelationData = m.correlation
-            info = client.publish(m.topic, m.payload, m.qos, m.retain, props)
+            try:
+                info = client.publish(m.topic, m.payload, m.qos, m.retain, props)
+            except ValueError as e:  # invalid topic, payload too large: never publishable
+                self._dead_letter(m.seq, f"refused by the MQTT client: {e}")
+                self._cursor = m.seq
+                self._wake()
+                continue
+            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                break  # not taken: hand it over again next time
             self._inflight[info.mid] = m.seq
             self._cursor = m.seq
 
-    # -- commands ----------------------------------------------------------------------
+    # -- commands (the intake's thread) ------------------------------------------------
 
-    def _handle_command(self, msg: _Inbound) -> None:
-        name = msg.topic.rsplit("/", 1)[-1]
-        request_id = None
-        reply: dict[str, Any]
-        try:
-            cmd = parse_command(msg.topic, msg.payload, topic_root=self.root, retained=msg.retain)
-            request_id = cmd.request_id
-            if request_id is not None and request_id in self._replies:
-                reply = self._replies[request_id]  # a QoS 1 duplicate: answer, do not redo
-            else:
-                if self.on_command is None:
-                    raise CommandError("not_supported", "this agent takes no commands")
-                result = self.on_command(cmd)
-                reply = {"ok": True, "result": dict(result or {})}
-        except CommandError as e:
-            log.warning("refused command on %s: %s: %s", msg.topic, e.code, e.message)
-            reply = {"ok": False, "error": {"code": e.code, "message": e.message}}
-        except UnknownAlert as e:
-            reply = {"ok": False, "error": {"code": "unknown_alert", "message": str(e)}}
-        except ValueError as e:
-            reply = {"ok": False, "error": {"code": "refused", "message": str(e)}}
-        except Exception as e:
-            log.exception("command handler failed on %s", msg.topic)
-            reply = {"ok": False, "error": {"code": "internal", "message": type(e).__name__}}
-        if request_id is not None:
-            self._replies[request_id] = reply
-            while len(self._replies) > 256:
-                self._replies.popitem(last=False)
-        body = {"command": name, **({"request_id": request_id} if request_id else {}), **reply}
-        topic = msg.response_topic or f"{msg.topic}/reply"
-        self.enqueue([Outgoing(topic, body, "reply", correlation=msg.correlation)])
+    def _store_reply(self, topic: str, body: dict[str, Any], correlation: bytes | None) -> None:
+        self.enqueue([Outgoing(topic, body, "reply", correlation=correlation)])
 
 
 def _as_dict(obj: Payload) -> dict[str, Any]:

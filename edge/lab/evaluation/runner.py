@@ -98,11 +98,12 @@ def replay_core(scenario: Scenario, make: Callable[[Config], Any], config: Confi
     next_tick = scenario.streams.start + TICK_S
     update, tick, dose = core.update, core.tick, core.dose
     for item in scenario.streams.readings():
-        if item.__class__ is float:  # a dose
+        if isinstance(item, float):  # a dose
             for o in dose(item) or ():
                 outputs.append((item, o))
             continue
         t = item.time
+        assert t is not None  # the virtual patient stamps every reading
         if t >= next_tick:
             while t >= next_tick:
                 for o in tick(next_tick) or ():

@@ -12,6 +12,7 @@ import signal
 import time
 from pathlib import Path
 
+from edge.vocabulary import iso_time
 from tests.drivers.helpers import PtyWriter, garbage, masimo_line
 from tests.hil.agent import Agent, MasimoStream, NotifySocket, outbox_rows, write_config
 from tests.support import Collector, Mosquitto, Pty, free_port, wait_for
@@ -204,8 +205,11 @@ def test_commands_reach_the_alert_book_and_the_core(
         assert events[-1].get("acknowledged_by") == "rn-7"
         base = send("baseline", {"signal": "weight", "value": 71.5})
         assert base["ok"] is True and base["result"]["value"] == 71.5, base
-        dose = send("dose", {"given_at": "2026-01-05T08:00:00Z"})
+        given_at = iso_time(time.time() - 3600)
+        dose = send("dose", {"given_at": given_at})
         assert dose["ok"] is True, dose
+        stale = send("dose", {"given_at": "2020-01-05T08:00:00Z"})
+        assert stale["ok"] is False and stale["error"]["code"] == "refused", stale
         bad = send("ack", {"alert": "hypotension"})
         assert bad["ok"] is False and bad["error"]["code"] == "unknown_alert", bad
         assert agent.proc is not None and agent.proc.poll() is None

@@ -7,12 +7,21 @@ import math
 import pickle
 import random
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.config import BedConfig, Config, PatientConfig, Thresholds
+from edge.config import (
+    BedConfig,
+    Config,
+    ConfigError,
+    PatientConfig,
+    Thresholds,
+    config_from_dict,
+    load_config,
+)
 from edge.core import Core, DoseCheck, TrendSummary, output_dict
 from edge.vocabulary import ALERT_KINDS, FLAGS, SIGNALS, Alert, AlertCode, Phase, Reading
 from tests.edge.core.streams import DAY, T0, Patient, doses, stay
@@ -363,6 +372,85 @@ def test_new_thresholds_are_configurable() -> None:
     core = Core(Config(bed=BED, thresholds=th))
     out = run(core, spo2_stream([97.0] * 10 + [94.0, 91.0] + [88.0] * 8 + [97.0] * 30))
     assert alerts(out, "desaturation")  # 2 points x 5 s trips a setting of 10
+
+
+# the settings that were literals in core.py before issue 11, with their old values
+FORMER_CONSTANTS = {
+    "spo2_plausible_min_pct": 50.0,
+    "spo2_blanking_s": 10.0,
+    "desaturation_off_s": 60.0,
+    "desaturation_recovery_points": 2.0,
+    "spo2_falling_off_s": 600.0,
+    "spo2_falling_hysteresis_points": 1.0,
+    "tachycardia_off_s": 600.0,
+    "tachycardia_hysteresis_bpm": 5.0,
+    "bp_confirm_cycles": 2,
+    "bp_projection_min_cycles": 3,
+    "bp_projection_release": 0.5,
+    "nibp_outlier_min_mmhg": 15.0,
+    "nibp_cusum_h": 4.0,
+    "pulse_average_half_life_s": 300.0,
+    "hold_recent_min": 60.0,
+    "hold_recent_nibp_min": 240.0,
+}
+
+
+def test_former_constants_are_settings_with_the_old_defaults_and_load_from_toml(
+    tmp_path: Path,
+) -> None:
+    th = Thresholds()
+    for key, value in FORMER_CONSTANTS.items():
+        assert getattr(th, key) == value, key
+    toml = tmp_path / "bed.toml"
+    body = "\n".join(
+        f"{k} = {v * 2 if k != 'bp_projection_release' else 0.6}"
+        for k, v in FORMER_CONSTANTS.items()
+        if k not in ("spo2_plausible_min_pct",)
+    )
+    toml.write_text(f'[bed]\nsite = "s"\nunit = "u"\nbed = "b"\n[thresholds]\n{body}\n')
+    loaded = load_config(toml).thresholds
+    assert loaded.bp_confirm_cycles == 4 and loaded.hold_recent_nibp_min == 480.0
+    assert loaded.bp_projection_release == 0.6
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("bp_confirm_cycles", 1.5, "whole number"),
+        ("tachycardia_off_s", "long", "number"),
+        ("nibp_cusum_h", 0.0, "between"),
+        ("bp_projection_release", 0.9, "bp_projection_confidence"),
+        ("spo2_plausible_min_pct", 80.0, "hold_spo2_pct"),
+    ],
+)
+def test_former_constants_are_validated_by_key(key: str, value: object, problem: str) -> None:
+    data = {"bed": {"site": "s", "unit": "u", "bed": "b"}, "thresholds": {key: value}}
+    if key == "spo2_plausible_min_pct":
+        data["thresholds"]["hold_spo2_pct"] = 75.0
+    with pytest.raises(ConfigError) as e:
+        config_from_dict(data)
+    assert e.value.key == f"thresholds.{key}"
+    assert problem in e.value.problem
+
+
+def test_former_constants_take_effect() -> None:
+    # two confirming cycles by default; one when configured
+    one = Core(Config(bed=BED, thresholds=Thresholds(bp_confirm_cycles=1)))
+    out = run(one, nibp(T0, 85, 50, 60))
+    assert [a.code for a in alerts(out)] == ["hypotension"]
+    two = Core(Config(bed=BED))
+    assert not alerts(run(two, nibp(T0, 85, 50, 60)))
+    # the SpO2 floor below which a sample is unusable (and blanks what follows)
+    low = Core(Config(bed=BED, thresholds=Thresholds(spo2_plausible_min_pct=60.0)))
+    run(low, spo2_stream([97.0, 55.0, 97.0]))
+    assert low.rejected.as_dict() == {"spo2:blanked": 1, "spo2:implausible": 1}
+    # how old a value may be and still count at the pre-dose check
+    short = Core(Config(bed=BED, thresholds=Thresholds(hold_recent_min=5.0)))
+    run(short, spo2_stream([88.0] * 120))
+    spo2 = {c.name: c for c in short.hold_criteria(T0 + 120.0)}["spo2"]
+    assert spo2.value == 88.0
+    spo2 = {c.name: c for c in short.hold_criteria(T0 + 600.0)}["spo2"]
+    assert spo2.value is None and not spo2.met
 
 
 # ---------------------------------------------------------------- properties

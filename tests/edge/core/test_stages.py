@@ -8,9 +8,10 @@ from edge.core.artifacts import NibpOutlierGate, SpO2ArtifactFilter, WeightStepF
 from edge.core.baselines import Baselines
 from edge.core.indicators import Condition, SatSeconds, graded
 from edge.core.validation import NibpAssembler, derive_map, fault_reason
-from edge.vocabulary import Reading
+from edge.vocabulary import Priority, Reading
 
 T0 = 1_780_000_000.0
+L, M, H = Priority.LOW, Priority.MEDIUM, Priority.HIGH
 
 
 def nibp(asm: NibpAssembler, t: float, **values: float) -> None:
@@ -106,23 +107,23 @@ def test_condition_needs_duration_and_does_not_flap() -> None:
     events = []
     for i in range(40):
         # a wish alternating every minute never lasts 10 min: nothing happens
-        events.append(c.update(T0 + 60 * i, 2 if i % 2 else 0, "m", {}))
+        events.append(c.update(T0 + 60 * i, M if i % 2 else None, "m", {}))
     assert not any(events)
     for i in range(40, 60):
-        events.append(c.update(T0 + 60 * i, 2, "m", {}))
+        events.append(c.update(T0 + 60 * i, M, "m", {}))
     started = [e for e in events if e]
     assert [e.phase.value for e in started] == ["start"]
     assert started[0].time == T0 + 60 * 49  # wish held from minute 39
     # short dips below do not end it; a sustained one does, once
-    ends = [c.update(T0 + 3600 + 60 * i, 0 if i % 3 else 2, "m", {}) for i in range(20)]
+    ends = [c.update(T0 + 3600 + 60 * i, None if i % 3 else M, "m", {}) for i in range(20)]
     assert not any(ends)
-    ends = [c.update(T0 + 7200 + 60 * i, 0, "m", {}) for i in range(10)]
+    ends = [c.update(T0 + 7200 + 60 * i, None, "m", {}) for i in range(10)]
     assert [e.phase.value for e in ends if e] == ["end"]
 
 
 def test_condition_escalates_and_de_escalates() -> None:
     c = Condition("weight_gain")
-    phases = [c.update(T0 + i, w, "m", {}) for i, w in enumerate([1, 2, 3, 2, 0])]
+    phases = [c.update(T0 + i, w, "m", {}) for i, w in enumerate([L, M, H, M, None])]
     assert [(e.phase.value, e.priority.value) for e in phases if e] == [
         ("start", "low"),
         ("escalate", "medium"),
@@ -133,11 +134,11 @@ def test_condition_escalates_and_de_escalates() -> None:
 
 
 def test_graded_hysteresis() -> None:
-    steps = ((1, 5.0), (2, 10.0), (3, 15.0))
-    assert graded(4.9, steps, 0, 1.0) == 0
-    assert graded(4.5, steps, 1, 1.0) == 1
-    assert graded(3.9, steps, 1, 1.0) == 0
-    assert graded(16.0, steps, 0, 1.0) == 3
+    steps = ((L, 5.0), (M, 10.0), (H, 15.0))
+    assert graded(4.9, steps, None, 1.0) is None
+    assert graded(4.5, steps, L, 1.0) is L
+    assert graded(3.9, steps, L, 1.0) is None
+    assert graded(16.0, steps, None, 1.0) is H
 
 
 def test_satseconds_example_and_decay() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge.config import Thresholds
-from edge.lab.demo import Course, SeenAlert, alert_from_log, course_time, summary
+from edge.lab.demo import Course, SeenAlert, alert_from_message, course_time, summary
 from tests.support import free_port, run_cli
 
 START = 1_767_571_200.0  # 2026-01-05T00:00:00Z
@@ -27,7 +27,7 @@ def test_demo_without_a_broker_says_so_and_keeps_alerts_in_the_outbox() -> None:
     out = r.stdout.decode()
     assert r.returncode == 0, out + r.stderr.decode()
     assert f"No MQTT broker answers at {url}" in out
-    assert "LOCAL " in out, out  # alerts shown from the agent's log
+    assert "LOCAL " in out, out  # alerts shown from the agent's outbox
     assert "still in the agent's outbox" in out
     assert "STATION " not in out
 
@@ -76,17 +76,25 @@ def test_summary_does_not_claim_a_lead_from_an_alert_days_earlier() -> None:
     assert "1 earlier, > 12 h before: not counted" in spo2
 
 
-def test_alert_log_lines_parse_and_course_time_counts_days() -> None:
-    line = (
-        "2026-11-29 05:12:25,642 INFO alert hypotension start (high, active) "
-        "at 2026-01-06T22:58:18.916Z: SBP 86 below 90"
-    )
-    a = alert_from_log(line)
+def test_alert_messages_parse_and_course_time_counts_days() -> None:
+    body = {
+        "msg_id": "m-1",
+        "seq": 12,
+        "alert": {
+            "code": "hypotension",
+            "phase": "start",
+            "priority": "high",
+            "state": "active",
+            "event_time": "2026-01-06T22:58:18.916Z",
+            "message": "SBP 86 below 90",
+        },
+    }
+    a = alert_from_message(body)
     assert a is not None
     assert (a.code, a.phase, a.priority, a.state) == ("hypotension", "start", "high", "active")
     assert a.message == "SBP 86 below 90"
     assert course_time(a.time, START) == "day 2 22:58"
-    assert alert_from_log("INFO device spo2 online") is None
+    assert alert_from_message({"msg_id": "m-2", "seq": 13, "alerts": []}) is None
 
 
 def test_unknown_scenario_is_a_usage_error() -> None:

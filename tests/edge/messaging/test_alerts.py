@@ -193,3 +193,27 @@ def test_any_sequence_keeps_the_book_consistent(acts) -> None:
         for a in book.active():
             assert a["state"] in ("active", "latched")
     assert len(book.active()) == len(book)
+
+
+@pytest.mark.parametrize("code", ["weight_gain", "tachycardia"])
+def test_a_priority_change_on_a_latched_alert_starts_it_again(code) -> None:
+    # Found by hypothesis (--hypothesis-seed=5 and 20): the latched instance took the
+    # new priority and stayed latched, a low-priority latched alert.
+    book = AlertBook(renotify_s=120)
+    book.update(cond(code, "start", 1, "high"))
+    (e,) = book.update(cond(code, "end", 2, "low"))
+    assert (e.state, e.priority) == ("latched", "high")
+    (e,) = book.update(cond(code, "escalate", 3, "low"))
+    assert (e.phase, e.state, e.priority, e.inactivation) == ("start", "active", "low", "enabled")
+    assert [(a["state"], a["priority"]) for a in book.active()] == [("active", "low")]
+    (e,) = book.update(cond(code, "end", 4, "low"))
+    assert (e.phase, e.state) == ("end", "inactive")
+    assert book.active() == []
+
+
+def test_a_de_escalation_on_a_latched_alert_starts_it_again_at_the_new_priority() -> None:
+    book = AlertBook()
+    book.update(cond(t=1))
+    book.update(cond(phase="end", t=2))
+    (e,) = book.update(cond(phase="de-escalate", t=3, priority="medium"))
+    assert (e.phase, e.state, e.priority) == ("start", "active", "medium")

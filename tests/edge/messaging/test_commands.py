@@ -102,3 +102,111 @@ def test_retained_command_is_refused() -> None:
     with pytest.raises(CommandError) as e:
         parse_command(f"{ROOT}/cmd/dose", b"{}", topic_root=ROOT, retained=True)
     assert e.value.code == "retained"
+
+
+# -- issue 13, item 8: times, ranges, bounded replies, deep nesting -------------------
+
+NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+def refusal(name: str, body: dict | bytes, now: float | None = NOW) -> CommandError:
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    with pytest.raises(CommandError) as e:
+        parse_command(f"{ROOT}/cmd/{name}", payload, topic_root=ROOT, now=now)
+    return e.value
+
+
+@pytest.mark.parametrize(
+    ("when", "ok"),
+    [("2025-12-31T23:56:00Z", True), ("2025-12-31T23:54:00Z", False),
+     ("2020-01-01T00:00:00Z", False), ("2026-01-01T00:04:00Z", True),
+     ("2026-01-01T00:06:00Z", False)],
+)  # fmt: skip
+def test_command_time_is_checked_for_age_and_future_skew(when, ok) -> None:
+    body = {"msg_id": "m-1", "alert": "hypotension", "time": when}
+    if ok:
+        parse_command(f"{ROOT}/cmd/ack", json.dumps(body).encode(), topic_root=ROOT, now=NOW)
+    else:
+        e = refusal("ack", body)
+        assert e.code == "refused" and "clock" in e.message
+        assert e.request_id == "m-1"  # the station can tell which request was refused
+
+
+@pytest.mark.parametrize(
+    ("given_at", "ok"),
+    [("1970-01-01T00:00:00Z", False), ("9999-12-31T23:59:59Z", False),
+     ("2025-12-30T23:00:00Z", False), ("2025-12-31T01:00:00Z", True),
+     ("2026-01-01T00:01:00Z", True)],
+)  # fmt: skip
+def test_dose_given_at_is_within_a_day_back_and_the_skew_ahead(given_at, ok) -> None:
+    if ok:
+        payload = json.dumps({"given_at": given_at}).encode()
+        parse_command(f"{ROOT}/cmd/dose", payload, topic_root=ROOT, now=NOW)
+    else:
+        assert refusal("dose", {"given_at": given_at}).code == "refused"
+
+
+@pytest.mark.parametrize(
+    ("signal", "value"),
+    [("spo2", 400), ("spo2", 100.5), ("weight", 1e-300), ("weight", 1.9), ("weight", 400.1),
+     ("sbp", 400), ("sbp", 20), ("map", 5)],
+)  # fmt: skip
+def test_absurd_baselines_are_refused_by_the_schema(signal, value) -> None:
+    body = {"signal": signal, "value": value}
+    assert refusal("baseline", body).code == "bad_schema"
+    assert not jsonschema.Draft202012Validator(load_schema("cmd-baseline")).is_valid(body)
+
+
+def test_baseline_ranges_in_the_schema_are_the_patient_baseline_settings() -> None:
+    import dataclasses
+
+    from edge.config import PatientConfig
+
+    meta = {f.name: f.metadata for f in dataclasses.fields(PatientConfig)}
+    setting = {"weight": "baseline_weight_kg", "sbp": "baseline_sbp_mmhg",
+               "map": "baseline_map_mmhg", "spo2": "baseline_spo2_pct"}  # fmt: skip
+    rules = load_schema("cmd-baseline")["allOf"]
+    found = {
+        r["if"]["properties"]["signal"]["enum"][0]: r["then"]["properties"]["value"] for r in rules
+    }
+    assert set(found) == set(setting)
+    for signal, name in setting.items():
+        assert (found[signal]["minimum"], found[signal]["maximum"]) == (
+            meta[name]["min"],
+            meta[name]["max"],
+        )
+
+
+def test_a_huge_unknown_key_is_named_but_not_echoed() -> None:
+    from edge.config import CommandsConfig
+
+    big = json.dumps({"alert": "hypotension", "k" * 10_000_000: 1}).encode()
+    e = refusal("ack", big)  # the default max_bytes refuses it unread
+    assert e.code == "bad_json" and len(e.message) < 100
+    limits = CommandsConfig(max_bytes=65536)
+    body = json.dumps({"alert": "hypotension", "k" * 60_000: 1}).encode()
+    with pytest.raises(CommandError) as err:
+        parse_command(f"{ROOT}/cmd/ack", body, topic_root=ROOT, limits=limits)
+    assert err.value.code == "bad_schema"
+    assert "unexpected property 'kkkk" in err.value.message
+    assert "(60000 chars)" in err.value.message and len(err.value.message) <= 300
+
+
+@pytest.mark.parametrize("depth", [100_000, 5_000])
+def test_deep_nesting_is_bad_json_not_an_internal_error(depth) -> None:
+    from edge.config import CommandsConfig
+
+    limits = CommandsConfig(max_bytes=65536)
+    for payload in (b"[" * depth, b'{"alert": ' + b"[" * depth + b"]" * depth + b"}"):
+        with pytest.raises(CommandError) as e:
+            parse_command(f"{ROOT}/cmd/ack", payload, topic_root=ROOT, limits=limits)
+        assert e.value.code in ("bad_json", "bad_schema"), e.value.message
+
+
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_garbage_is_refused_with_a_code_and_a_bounded_message(payload) -> None:
+    try:
+        parse_command(f"{ROOT}/cmd/silence", payload, topic_root=ROOT, now=NOW)
+    except CommandError as e:
+        assert e.code in ("bad_json", "bad_schema", "refused", "wrong_bed")
+        assert len(e.message) <= 300

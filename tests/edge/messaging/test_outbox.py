@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from edge.clock import ManualClock
 from edge.messaging.outbox import Outbox, Outgoing
 
@@ -106,3 +108,80 @@ def test_committed_messages_survive_kill_9_of_the_writer(tmp_path) -> None:
     assert seqs == list(range(1, len(seqs) + 1))
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _fail_once(box: Outbox, name: str, when: str, action: str = "ABORT") -> None:
+    """A real SQLite error from inside the next matching statement, on the box's connection."""
+    box._db.execute(
+        f"CREATE TEMP TRIGGER {name} {when} BEGIN SELECT RAISE({action}, 'injected {name}'); END"
+    )
+
+
+def _heal(box: Outbox, name: str) -> None:
+    box._db.execute(f"DROP TRIGGER temp.{name}")
+
+
+@pytest.mark.parametrize("action", ["ABORT", "FAIL", "ROLLBACK"])
+def test_one_sqlite_error_never_leaves_a_transaction_open(tmp_path, action) -> None:
+    """Issue 13 item 3: after one failed delete / allocate_seq / put, the next ones work."""
+    box = Outbox(tmp_path / "o.sqlite3")
+    box.put_many([Outgoing("t/alerts", body(i), "alert") for i in range(3)])  # 1..3
+
+    _fail_once(box, "no_delete", "BEFORE DELETE ON main.outbox", action)
+    with pytest.raises(sqlite3.Error, match="injected no_delete"):
+        box.delete([1])
+    _heal(box, "no_delete")
+    assert not box._db.in_transaction
+    assert box.depth() == 3
+    assert box.delete([1]) == 1
+
+    _fail_once(box, "no_seq", "BEFORE UPDATE ON main.meta", action)
+    with pytest.raises(sqlite3.Error, match="injected no_seq"):
+        box.allocate_seq()
+    _heal(box, "no_seq")
+    assert not box._db.in_transaction
+    assert box.allocate_seq() == 4  # the failed call took nothing
+
+    _fail_once(box, "no_put", "BEFORE INSERT ON main.outbox WHEN NEW.seq = 6", action)
+    with pytest.raises(sqlite3.Error, match="injected no_put"):
+        box.put_many([Outgoing("t/alerts", body(i), "alert") for i in range(2)])  # 5, 6
+    _heal(box, "no_put")
+    assert not box._db.in_transaction
+    assert [m.seq for m in box.pending()] == [2, 3]  # all or nothing: 5 not kept
+    assert box.put("t/alerts", body(9), kind="alert").seq == 5
+    assert box.depth() == 3
+
+    _fail_once(box, "no_state", "BEFORE INSERT ON main.meta", action)
+    with pytest.raises(sqlite3.Error, match="injected no_state"):
+        box.set_state("x", 1)
+    _heal(box, "no_state")
+    box.set_state("x", 2)
+    assert box.get_state("x") == 2
+    assert box.delete([2, 3, 5]) == 3 and box.depth() == 0
+    box.close()
+    assert [m.seq for m in Outbox(tmp_path / "o.sqlite3").pending()] == []
+
+
+def test_state_and_messages_commit_together(tmp_path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3")
+    box.put_many([Outgoing("t/alerts", body(0), "alert")], state={"alert_book": [1]})
+    assert box.get_state("alert_book") == [1]
+    _fail_once(box, "no_put", "BEFORE INSERT ON main.outbox")
+    with pytest.raises(sqlite3.Error):
+        box.put_many([Outgoing("t/alerts", body(1), "alert")], state={"alert_book": [1, 2]})
+    _heal(box, "no_put")
+    assert box.get_state("alert_book") == [1] and box.depth() == 1
+
+
+def test_dead_letter_moves_a_row_aside_and_counts_it(tmp_path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3")
+    box.put_many([Outgoing(f"t/{i}", body(i), "alert") for i in range(3)])
+    assert box.dead_letter(2, "invalid topic") is True
+    assert box.dead_letter(2, "again") is False
+    assert [m.seq for m in box.pending()] == [1, 3] and box.depth() == 2
+    assert box.dead_letters() == 1
+    box.close()
+    box = Outbox(tmp_path / "o.sqlite3")
+    assert box.dead_letters() == 1
+    row = box._db.execute("SELECT seq, topic, reason FROM dead_letter").fetchall()
+    assert row == [(2, "t/1", "invalid topic")]

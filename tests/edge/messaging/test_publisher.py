@@ -152,8 +152,11 @@ def test_bad_commands_get_error_replies_and_change_nothing(mosquitto: Mosquitto,
         try:
             assert pub.wait_connected(10)
             assert station.reply(1)["error"]["code"] == "retained"
-            station.send(f"{root}/cmd/ack", b"", retain=True)  # clearing it is a message too
-            assert station.reply(2)["error"]["code"] == "bad_json"
+            # a retained command delivered live is refused too (MQTT 5: retain as published)
+            station.send(f"{root}/cmd/ack", b'{"alert": "hypotension"}', retain=True)
+            assert station.reply(2)["error"]["code"] == "retained"
+            assert book.active()[0]["inactivation"] == "enabled"
+            station.send(f"{root}/cmd/ack", b"", retain=True)  # clearing it
             cases = [
                 (f"{root}/cmd/ack", b"{not json", "bad_json"),
                 (f"{root}/cmd/ack", b"\xff\xfe", "bad_json"),
@@ -166,13 +169,14 @@ def test_bad_commands_get_error_replies_and_change_nothing(mosquitto: Mosquitto,
                 (f"{root}/cmd/reboot", b"{}", "unknown_command"),
                 (f"{root}/cmd/ack", b'{"alert": "desaturation"}', "unknown_alert"),
             ]
-            for i, (topic, payload, code) in enumerate(cases, 3):
+            assert station.reply(3)["error"]["code"] == "retained"
+            for i, (topic, payload, code) in enumerate(cases, 4):
                 station.send(topic, payload)
                 reply = station.reply(i)
                 assert reply["ok"] is False and reply["error"]["code"] == code, (payload, reply)
             # a command on another bed's topic never reaches this agent
             station.send("capleak/v1/s1/u1/b2/cmd/ack", b'{"alert": "hypotension"}')
-            n = len(cases) + 2
+            n = len(cases) + 3
             assert book.active()[0]["inactivation"] == "enabled"  # nothing changed
             assert seen == ["ack"]  # only the unknown-alert ack reached the handler
             # and the agent still works: a good ack with a request id
@@ -300,3 +304,40 @@ def test_vitals_are_batched_on_the_injected_clock(mosquitto: Mosquitto, tmp_path
     (batch,) = col.payloads("/vitals")
     assert [r["value"] for r in batch["readings"]] == [95, 96, 97]
     assert batch["time"] == "2026-01-01T00:00:01.000Z"
+
+
+def test_a_replayed_command_is_not_applied_after_a_restart_and_replies_stay_small(
+    mosquitto: Mosquitto, tmp_path
+) -> None:
+    """Issue 13 item 8, through a real broker: msg_ids survive a restart; no echo of input."""
+    cfg = bed_config(mosquitto.url, tmp_path / "state")
+    root = cfg.topic_root
+    applied: list[str] = []
+
+    def on_command(cmd):
+        applied.append(cmd.request_id)
+        return {"given_at": cmd.args.get("given_at", "now")}
+
+    station = Station(mosquitto)
+    try:
+        for run in range(2):
+            with Outbox.in_dir(cfg.storage.state_dir) as box:
+                pub = Publisher(cfg, box, on_command=on_command).start()
+                try:
+                    assert pub.wait_connected(10)
+                    station.send(f"{root}/cmd/dose", b'{"msg_id": "dose-1"}')
+                    reply = station.reply(1 + 3 * run)
+                    assert reply["ok"] is True and reply["request_id"] == "dose-1"
+                    big = json.dumps({"alert": "x", "k" * 10_000_000: 1, "msg_id": "big"})
+                    station.send(f"{root}/cmd/ack", big)
+                    reply = station.reply(2 + 3 * run)
+                    assert reply["error"]["code"] == "bad_json"
+                    assert len(station.replies[1 + 3 * run].payload) < 1000
+                    station.send(f"{root}/cmd/ack", b"[" * 100_000)
+                    assert station.reply(3 + 3 * run)["error"]["code"] == "bad_json"
+                    assert pub.wait_idle(10)
+                finally:
+                    pub.stop()
+    finally:
+        station.close()
+    assert applied == ["dose-1"]  # the second run answered from the ledger
