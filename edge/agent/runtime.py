@@ -24,7 +24,9 @@ the ``agent_fault`` it finds in the restored alert book (it then latches until
 acknowledged: a nurse learns that the bed had a fault).
 
 Start-up (``shared/docs/messaging-and-ops.md``, "Running as a service"): open
-the outbox, restore the alert book, start the publisher and try the broker,
+the outbox, restore the alert book and the core's state (saved with every alert
+event, after a dose or baseline command, every ``storage.core_state_interval_s`` and on
+stop; ``docs/agent.md``), start the publisher and try the broker,
 open every device, then ``READY=1``. A device missing at start is not fatal
 (its link keeps retrying and a ``device_offline`` technical alert goes out); a
 broker missing at start is not fatal either (everything waits in the outbox).
