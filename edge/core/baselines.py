@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Signals with a baseline.
@@ -38,9 +38,14 @@ class Baseline:
     source: str
     time: float | None
     n: int = 0
+    #: True when it came from the state saved before a restart (``restored`` in ``trends``)
+    restored: bool = field(default=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": round(self.value, 3), "source": self.source, "n": self.n}
+        d: dict[str, Any] = {"value": round(self.value, 3), "source": self.source, "n": self.n}
+        if self.restored:
+            d["restored"] = True
+        return d
 
 
 class _Learner:
@@ -135,3 +140,57 @@ class Baselines:
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {s: b.to_dict() for s, b in sorted(self._fixed.items())}
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-able state for a restart (:meth:`restore`): baselines, learn windows, first dose.
+
+        >>> b = Baselines(2.0, {"spo2": 97.0})
+        >>> _ = b.observe("weight", 0.0, 70.0); _ = b.set("sbp", 125.0, 10.0)
+        >>> c = Baselines(2.0, {"spo2": 97.0}); c.restore(b.snapshot())
+        >>> c.get("sbp").source, c.get("sbp").restored, c.snapshot()["learning"]["weight"]
+        ('command', True, [0.0, 70.0, 1])
+        """
+        return {
+            "fixed": {
+                s: [b.value, b.source, b.time, b.n]
+                for s, b in self._fixed.items()
+                if b.source != "config"  # the configuration of this start decides those
+            },
+            "learning": {s: [lr.start, lr.total, lr.n] for s, lr in self._learning.items() if lr.n},
+            "closed_at": self.closed_at,
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Take back a :meth:`snapshot` taken before a restart; raises ValueError on a bad one.
+
+        Precedence holds across the restart: a commanded baseline comes back over the
+        configuration, a learned one only where the configuration now has none; a
+        window still learning goes on from its sums.
+        """
+        try:
+            fixed = {
+                str(s): (float(v), str(src), None if t is None else float(t), int(n))
+                for s, (v, src, t, n) in dict(data.get("fixed", {})).items()
+            }
+            learning = {
+                str(s): (float(a), float(b), int(n))
+                for s, (a, b, n) in dict(data.get("learning", {})).items()
+            }
+            closed_at = float(data.get("closed_at", math.inf))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"bad baselines state: {e}") from None
+        for signal, (value, source, time, n) in fixed.items():
+            if signal not in BASELINE_SIGNALS or source not in ("command", "learned"):
+                raise ValueError(f"bad baseline {signal!r} from {source!r}")
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"bad baseline {signal!r}: {value!r}")
+            held = self._fixed.get(signal)
+            if source == "learned" and held is not None:
+                continue  # configured now: the configuration wins over a learned value
+            self._fixed[signal] = Baseline(signal, value, source, time, n, restored=True)
+            self._learning.pop(signal, None)
+        for signal, (start, total, n) in learning.items():
+            lr = self._learning.get(signal)
+            if lr is not None and n > 0:
+                lr.start, lr.total, lr.n = start, total, n
+        self.closed_at = min(self.closed_at, closed_at)
