@@ -484,6 +484,29 @@ class PublishConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClockConfig:
+    """The wall clock and the timed checks (``docs/agent.md``, "Time")."""
+
+    step_s: float = setting(
+        1.0,
+        doc="a change of the wall clock against the monotonic clock larger than this is a "
+        "step (logged, status.faults.clock); 1 s as chrony's recommended `makestep 1 3`, "
+        "which slews smaller offsets (at most 500 ppm for ntpd: never near this)",
+        min=0.1,
+        max=3600,
+    )
+    slew: float = setting(
+        0.5,
+        doc="after a step, the core's clock for its timed checks (NIBP overdue, pre-dose "
+        "check) converges to the wall clock at most this many seconds per second: the "
+        "checks run at 0.5-1.5 x speed meanwhile, never all at once and never stalled; a "
+        "1 h step is absorbed in 2 h",
+        min=0.01,
+        max=0.9,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class CommandsConfig:
     """Checks on commands from the central station (``docs/security.md``, "Commands")."""
 
@@ -532,6 +555,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
     commands: CommandsConfig = field(default_factory=CommandsConfig)
+    clock: ClockConfig = field(default_factory=ClockConfig)
     source: str | None = None
 
     @property
@@ -553,6 +577,7 @@ _SECTIONS: Mapping[str, type] = {
     "storage": StorageConfig,
     "publish": PublishConfig,
     "commands": CommandsConfig,
+    "clock": ClockConfig,
 }
 
 

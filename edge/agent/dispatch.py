@@ -10,6 +10,7 @@ needs on the messaging side::
                                 # a DoseCheck (to_dict()["type"] contains "dose")  -> dose-check
                                 # a TrendSummary (any other to_dict() / dict)      -> trends
     d.tick(now)                 # audio-pause expiry and re-notification (call every few s)
+    d.clock_stepped(seconds)    # the wall clock stepped: deadlines move with it
     d.stop(drain_timeout=5)
 
 Commands: ``ack`` and ``silence`` are applied to the :class:`~edge.messaging.alerts.AlertBook`
@@ -159,6 +160,21 @@ class Dispatcher:
             events = self.book.tick(now)
             self._publish(events)
         return events
+
+    def clock_stepped(self, seconds: float) -> None:
+        """The wall clock stepped: re-notification and audio pauses keep their real intervals.
+
+        The shifted book is stored with the next change (or now, best effort).
+        """
+        with self._lock:
+            self.book.shift(seconds)
+            if len(self.book):
+                try:
+                    self.outbox.set_state(BOOK_STATE, self.book.snapshot())
+                except STORAGE_ERRORS as e:
+                    self.health.failed("storage", f"{type(e).__name__}: {e}")
+                else:
+                    self.health.succeeded("storage")
 
     @property
     def held(self) -> int:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import math
 import os
 import queue
 import signal
@@ -57,7 +58,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge.agent.sdnotify import Notifier, Watchdog
-from edge.clock import Clock, SystemClock
+from edge.clock import NOT_BEFORE, Clock, SteadyTime, StepWatch, SystemClock
 from edge.config import Config, ConfigError, DeviceConfig
 from edge.messaging.health import Health, Throttle
 from edge.messaging.mqtt import parse_broker_url
@@ -148,9 +149,15 @@ class Runtime:
         self._core_dirty = False  # the core changed since its state was last saved
         self._next_core_save = 0.0  # time.monotonic()
         self._core_save_log: Throttle | None = None
+        # Intervals run on clock.monotonic() (clock seconds); only stamps are wall time.
         self._next_tick = 0.0
         self._next_trends = 0.0
-        self._next_status = 0.0  # time.monotonic()
+        self._next_status = 0.0  # time.monotonic(): real seconds
+        self._steps = StepWatch(config.clock.step_s)
+        self._steady = SteadyTime(config.clock.slew)
+        self.core_time = -math.inf  # the time the core's timed checks last ran at
+        self._clock_not_before = NOT_BEFORE
+        self._clock_unset = False  # the wall clock was implausible at boot
         self.ready = threading.Event()
         self._lock_fd: int | None = None
 
@@ -253,11 +260,12 @@ class Runtime:
         self.dispatch.start()  # republishes the active list after a restart
         self.publisher = self.dispatch.publisher
         self._start_links()
-        now = self.clock.now()
-        self._next_tick = now + TICK_S
-        self._next_trends = now + c.publish.trends_interval_s
+        mono = self.clock.monotonic()
+        self._next_tick = mono + TICK_S
+        self._next_trends = mono + c.publish.trends_interval_s
         self._next_status = time.monotonic() + c.publish.status_interval_s
         self._next_core_save = time.monotonic() + c.storage.core_state_interval_s
+        self._check_clock_at_boot()
 
     def _restore_core(self) -> Core:
         """The core as it was saved before the restart (``edge.core.state``), else a fresh one.
@@ -491,7 +499,7 @@ class Runtime:
                     self._process_status(item)
                 elif kind == "command":
                     self._process_command(*item)
-                self._process_time(self.clock.now())
+                self._process_time()
             except Exception as e:
                 # Bad input must never stop the bed's monitoring: log, count, go on;
                 # many in a row are a fault (_fault).
@@ -543,20 +551,81 @@ class Runtime:
         self._save_core(f"{command.name} command")  # a dose or a baseline: at once
         done.set_result(result)
 
-    def _process_time(self, now: float) -> None:
+    def _process_time(self) -> None:
+        """Timed work, scheduled on the monotonic clock (``docs/agent.md``, "Time").
+
+        Wall time only stamps: the alert book ticks on it (its deadlines move with a
+        step, :meth:`Dispatcher.clock_stepped`); the core's timed checks run on
+        :class:`edge.clock.SteadyTime` (never back, never a jump; the core's latest
+        reading time pushes it forward).
+        """
         assert self.dispatch is not None and self.core is not None
-        if now >= self._next_tick:
-            self._next_tick = now + TICK_S
-            self._handle_outputs(self.core.tick(now))
-            self._log_events(self.dispatch.tick(now))
-        if now >= self._next_trends:
-            self._next_trends = now + self.config.publish.trends_interval_s
-            self.dispatch.output(self.core.trends(now))
+        wall, mono = self.clock.now(), self.clock.monotonic()
+        step = self._steps.check(wall, mono)
+        if step:
+            self._clock_stepped(step, wall)
+        if mono >= self._next_tick:
+            self._next_tick = mono + TICK_S
+            self.core_time = self._steady.update(wall, mono, floor=self.core.now)
+            self._handle_outputs(self.core.tick(self.core_time))
+            self._log_events(self.dispatch.tick(wall))
+            self._clock_settled(wall)
+        if mono >= self._next_trends:
+            self._next_trends = mono + self.config.publish.trends_interval_s
+            self.dispatch.output(self.core.trends(max(self.core_time, self.core.now)))
         if self._core_dirty and time.monotonic() >= self._next_core_save:
             self._save_core("interval")
         if time.monotonic() >= self._next_status and self.publisher is not None:
             self._next_status = time.monotonic() + self.config.publish.status_interval_s
             self.publisher.publish_status()  # the health counters
+
+    # -- the wall clock ------------------------------------------------------------------
+
+    def _check_clock_at_boot(self) -> None:
+        """A wall clock before capleak existed (or before this agent last ran) is not set."""
+        wall = self.clock.now()
+        if wall < self._clock_not_before:
+            why = (
+                f"wall clock at {iso_time(wall)} is before {iso_time(self._clock_not_before)}: "
+                "not synchronised yet"
+            )
+            log.warning("%s; timed checks run on the monotonic clock", why)
+            self.health.set_fault("clock", why)
+            self._clock_unset = True
+
+    def _clock_stepped(self, step: float, wall: float) -> None:
+        assert self.dispatch is not None
+        why = f"wall clock stepped {step:+.1f} s at {iso_time(wall)}"
+        log.warning(
+            "%s: timed checks stay on the monotonic clock; the core's clock converges at %g s/s",
+            why,
+            self.config.clock.slew,
+        )
+        self.health.set_fault("clock", why)
+        self.dispatch.clock_stepped(step)
+        self._next_status = 0.0  # the station learns it with the next status
+        if self._clock_unset and wall >= self._clock_not_before:
+            # The first real time (NTP after a boot without it): the core's clock takes
+            # it at once; converging from a time that was never true would stall it.
+            log.info("wall clock set: the core's timed checks follow it at once")
+            self._clock_unset = False
+            self._steady.reset()
+
+    def _clock_settled(self, wall: float) -> None:
+        """Clear ``faults.clock`` once the wall clock is plausible and the core's agrees.
+
+        Readings carry their devices' times (or the wall time when they arrived); when
+        they lead the core's clock, they are what the core goes by.
+        """
+        agree = abs(self._steady.apart) <= self.config.clock.step_s
+        if (
+            (agree or self._steady.floored)  # or the readings' own times lead the core
+            and wall >= self._clock_not_before
+            and "clock" in self.health.snapshot()["faults"]
+        ):
+            log.info("wall clock settled: the core's clock agrees with it again")
+            self.health.clear_fault("clock")
+            self._next_status = 0.0
 
     def _handle_outputs(self, outputs: Iterable[Output]) -> None:
         assert self.dispatch is not None

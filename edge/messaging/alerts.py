@@ -310,6 +310,25 @@ class AlertBook:
                 events.append(inst.event(Phase.CONTINUE, now))
         return events
 
+    def shift(self, seconds: float) -> None:
+        """The wall clock stepped by ``seconds``: move the pending deadlines with it.
+
+        Re-notification and audio-pause expiry are measured on the times :meth:`tick`
+        is given (wall time); after a step, the same real interval must still pass:
+        a step back would otherwise stop re-notification and stretch an audio pause
+        by the step, a step forward fire every re-notification and end every pause at
+        once. When each alert started (``since``, its identity) is history and stays.
+
+        >>> book = AlertBook(renotify_s=300)
+        >>> _ = book.update(Alert("hypotension", "high", "physiological", "start", 0.0, "SBP 85"))
+        >>> book.shift(-3600.0); [str(e.phase) for e in book.tick(300.0 - 3600.0)]
+        ['continue']
+        """
+        for inst in self._alerts.values():
+            inst.last_notified += seconds
+            if inst.audio_paused_until is not None:
+                inst.audio_paused_until += seconds
+
     # -- views --------------------------------------------------------------------------
 
     def active(self) -> list[dict[str, Any]]:
