@@ -442,6 +442,14 @@ class StorageConfig:
         min=1,
         max=1000,
     )
+    seq_reserve: int = setting(
+        100,
+        doc="seq numbers reserved per write of the `seq` file beside the outbox (fsync'd): a "
+        "damaged or emptied outbox then never hands out a seq twice; at the default 1 s "
+        "vitals batch about one small file write a minute, next to one fsync per message",
+        min=1,
+        max=1_000_000,
+    )
     alert_backlog_max: int = setting(
         1000,
         doc="alert events held in memory while the outbox cannot store them (then the oldest "

@@ -82,7 +82,10 @@ class Dispatcher:
         self.clock = clock or SystemClock()
         self._own_outbox = outbox is None
         self.outbox = outbox or Outbox.in_dir(
-            config.storage.state_dir, config.storage.outbox_max_messages, self.clock
+            config.storage.state_dir,
+            config.storage.outbox_max_messages,
+            self.clock,
+            seq_reserve=config.storage.seq_reserve,
         )
         self.on_command = on_command
         # the book: commands (pump thread) vs outputs; reentrant for fault handlers

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import math
 import os
@@ -224,40 +225,47 @@ class Runtime:
         )
 
     def _open(self) -> None:
-        import sqlite3
-
         from edge.agent.dispatch import Dispatcher
-        from edge.messaging.outbox import Outbox
+        from edge.messaging.outbox import STORAGE_ERRORS, Outbox
 
         c = self.config
         self._lock_state_dir()
         try:
             self.outbox = Outbox.in_dir(
-                c.storage.state_dir, c.storage.outbox_max_messages, self.clock
+                c.storage.state_dir,
+                c.storage.outbox_max_messages,
+                self.clock,
+                seq_reserve=c.storage.seq_reserve,
             )
-        except (OSError, sqlite3.Error) as e:
+            self.core = self._restore_core()
+            for d in c.devices:
+                self.counters.device_online[d.id] = False
+            # Alert book + outbox + publisher; ack/silence are applied there, dose and
+            # baseline come back here (_command_arrived) to reach the core.
+            self.dispatch = Dispatcher(
+                c,
+                clock=self.clock,
+                outbox=self.outbox,
+                on_command=self._command_arrived,
+                devices=self._device_list(),
+                health=self.health,
+            )
+            assert self.dispatch is not None
+            if len(self.dispatch.book):
+                log.info("restored %d active alert(s) from the outbox", len(self.dispatch.book))
+            self._end_restored_faults()
+            self._restore_offline_flags()
+            self._report_outbox_faults()
+            self.dispatch.start()  # republishes the active list after a restart
+        except STORAGE_ERRORS as e:
+            # A person must act (a read-only, full or damaged disk or file): exit 78.
             raise ConfigError(
-                "storage.state_dir", f"cannot open the outbox in {c.storage.state_dir!r}: {e}"
+                "storage.state_dir",
+                f"the outbox in {c.storage.state_dir!r} cannot be opened and written "
+                f"({type(e).__name__}: {e}); check the disk, its free space, the file's "
+                "permissions and attributes (lsattr), or move a damaged outbox.sqlite3 aside "
+                "(the seq file beside it keeps seq going)",
             ) from None
-        self.core = self._restore_core()
-        for d in c.devices:
-            self.counters.device_online[d.id] = False
-        # Alert book + outbox + publisher; ack/silence are applied there, dose and
-        # baseline come back here (_command_arrived) to reach the core.
-        self.dispatch = Dispatcher(
-            c,
-            clock=self.clock,
-            outbox=self.outbox,
-            on_command=self._command_arrived,
-            devices=self._device_list(),
-            health=self.health,
-        )
-        assert self.dispatch is not None
-        if len(self.dispatch.book):
-            log.info("restored %d active alert(s) from the outbox", len(self.dispatch.book))
-        self._end_restored_faults()
-        self._restore_offline_flags()
-        self.dispatch.start()  # republishes the active list after a restart
         self.publisher = self.dispatch.publisher
         self._start_links()
         mono = self.clock.monotonic()
@@ -265,7 +273,26 @@ class Runtime:
         self._next_trends = mono + c.publish.trends_interval_s
         self._next_status = time.monotonic() + c.publish.status_interval_s
         self._next_core_save = time.monotonic() + c.storage.core_state_interval_s
+        if self.outbox.previous_time is not None:
+            self._clock_not_before = max(NOT_BEFORE, self.outbox.previous_time)
         self._check_clock_at_boot()
+
+    def _report_outbox_faults(self) -> None:
+        """What the outbox's open found goes to ``status.faults``; a seq reset also alerts.
+
+        The reset is over by the time anyone hears of it (``seq`` goes on from the
+        ``seq`` file), but the messages and the alert book stored last may be lost: a
+        high-priority ``agent_fault`` (source ``outbox``) starts and ends at once, so it
+        latches until a person acknowledges it.
+        """
+        assert self.outbox is not None and self.dispatch is not None
+        for name, why in self.outbox.faults.items():
+            self.health.set_fault(name, why)
+        reset = self.outbox.faults.get("seq_reset")
+        if reset is not None:
+            now = self.clock.now()
+            for phase in (Phase.START, Phase.END):
+                self._log_events(self.dispatch.alert(seq_reset_alert(phase, now, reset)))
 
     def _restore_core(self) -> Core:
         """The core as it was saved before the restart (``edge.core.state``), else a fresh one.
@@ -584,7 +611,7 @@ class Runtime:
     def _check_clock_at_boot(self) -> None:
         """A wall clock before capleak existed (or before this agent last ran) is not set."""
         wall = self.clock.now()
-        if wall < self._clock_not_before:
+        if wall < self._clock_not_before - self.config.clock.step_s:
             why = (
                 f"wall clock at {iso_time(wall)} is before {iso_time(self._clock_not_before)}: "
                 "not synchronised yet"
@@ -738,6 +765,89 @@ def agent_fault(where: str, phase: Phase, time: float, reason: str) -> Alert:
         {"reason": reason},
         source=where,
     )
+
+
+def seq_reset_alert(phase: Phase, time: float, reason: str) -> Alert:
+    """The technical ``agent_fault`` (source ``outbox``) for an outbox whose ``seq`` went back.
+
+    High priority like the other agent faults: the last stored messages (alert events
+    among them) and the alert book may be lost, so a person must look at the bed.
+    """
+    message = (
+        f"the outbox lost data: {reason}"
+        if phase == Phase.START
+        else "the outbox goes on; alerts stored before the loss may be missing"
+    )
+    return Alert(
+        AlertCode.AGENT_FAULT,
+        Priority.HIGH,
+        Kind.TECHNICAL,
+        phase,
+        time,
+        message,
+        {"reason": reason},
+        source="outbox",
+    )
+
+
+def say_offline(
+    config: Config, reason: str, clock: Clock | None = None, timeout: float = 2.0
+) -> bool:
+    """Best effort before an exit 78: a retained ``offline`` status saying ``reason``.
+
+    The agent cannot run (its storage, say), so the bed is not monitored: the station
+    must learn it and why, not guess from a Will (which says only "connection lost"
+    and needs a connection first). Waits at most about ``3 x timeout``. Returns
+    whether the broker acknowledged it.
+    """
+    import uuid
+
+    from edge.messaging.mqtt import new_client
+    from edge.messaging.outbox import SEQ_FILE, SeqFile
+
+    addr = parse_broker_url(config.broker.url)
+    if not _tcp_reachable(addr.host, addr.port, timeout):
+        log.info("broker %s not reachable: no offline status", addr)
+        return False
+    seq = 0
+    with contextlib.suppress(Exception):  # the Will's rule: the last seq, no new one
+        mark = SeqFile(Path(config.storage.state_dir) / SEQ_FILE).read()
+        seq = mark.base - 1 if mark is not None else 0
+    bed = config.bed
+    body = {
+        "msg_id": str(uuid.uuid4()),
+        "seq": max(0, seq),
+        "time": iso_time((clock or SystemClock()).now()),
+        "state": "offline",
+        "boot_id": str(uuid.uuid4()),
+        "version": _version(),
+        "reason": reason,
+        "faults": {"storage": reason} if "storage." in reason else {},
+    }
+    topic = f"{config.topic_root}/status"
+    client_id = config.broker.client_id or f"capleak-{bed.site}-{bed.unit}-{bed.bed}"
+    connected = threading.Event()
+    try:
+        client, _ = new_client(config.broker, client_id, clean_start=True)
+        client.connect_timeout = timeout
+        client.on_connect = lambda *a: connected.set()
+        client.connect(addr.host, addr.port, keepalive=30)
+        client.loop_start()
+        try:
+            if not connected.wait(timeout):
+                return False
+            info = client.publish(topic, json.dumps(body, separators=(",", ":")), 1, True)
+            info.wait_for_publish(timeout)
+            ok = info.is_published()
+        finally:
+            client.disconnect()
+            client.loop_stop()
+    except Exception as e:  # best effort: the exit status and the log still say it
+        log.info("could not publish the offline status: %s", e)
+        return False
+    if ok:
+        log.info("published the retained offline status: %s", reason)
+    return ok
 
 
 def core_command(command: Command, core: Core, now: float) -> tuple[dict[str, Any], list[Output]]:

@@ -23,6 +23,20 @@ The ``meta`` table also keeps small persistent state for the agent (the seq
 counter, drop counts, the number of boots, the alert book's snapshot) through
 :meth:`get_state` / :meth:`set_state`.
 
+``seq`` is also kept outside the database, in a small ``seq`` file beside it
+(:class:`SeqFile`; :meth:`in_dir` uses it): a damaged WAL header makes SQLite drop the
+commits in the WAL, and a zero-length (or replaced) outbox starts empty, and either
+would silently hand out old ``seq`` numbers again. The file holds a *reservation*:
+``base`` (a ``seq`` the database had reached) and ``limit`` (no ``seq`` at or above
+it was handed out); it is rewritten atomically, with fsync, before ``seq`` passes
+``limit`` (every ``seq_reserve`` messages) and exactly on :meth:`close`. On open, a
+database behind ``base`` has lost commits: ``seq`` goes on from ``limit`` (never a
+number twice), the reset is logged and kept in :attr:`Outbox.faults` (``seq_reset``)
+for the runtime to show in ``status`` and raise as a technical alert.
+
+Opening writes once (the database must take a write: a read-only or immutable file
+fails here, at start-up, not with the first alert).
+
 Every write is one transaction (:meth:`Outbox._transaction`): ``BEGIN IMMEDIATE`` ...
 ``COMMIT``, and ``ROLLBACK`` on any error, including a failed ``COMMIT`` (a full
 disk) and errors after which SQLite already rolled back by itself. One transient
@@ -43,6 +57,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import sqlite3
 import threading
 import uuid
@@ -63,6 +79,7 @@ DROPPABLE = ("vitals", "trends")
 KINDS = ("vitals", "trends", "alert", "state", "reply")
 
 OUTBOX_FILE = "outbox.sqlite3"
+SEQ_FILE = "seq"
 #: What a failed outbox write raises (a full disk, an I/O error, a locked or damaged file).
 STORAGE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
 
@@ -123,39 +140,186 @@ class Outgoing:
     correlation: bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SeqMark:
+    """What the ``seq`` file says: ``base`` was reached, nothing at or above ``limit`` used."""
+
+    base: int
+    limit: int
+    time: float  # the wall clock when it was written (a lower bound for the next start's)
+
+
+class SeqFile:
+    """The ``seq`` reservation beside the outbox, replaced atomically (write, fsync, rename).
+
+    >>> import tempfile, pathlib
+    >>> f = SeqFile(pathlib.Path(tempfile.mkdtemp()) / "seq")
+    >>> f.read() is None
+    True
+    >>> f.write(SeqMark(7, 107, 1.5e9)); f.read()
+    SeqMark(base=7, limit=107, time=1500000000.0)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> SeqMark | None:
+        """The mark, None when there is no file; ``ValueError`` when it is damaged."""
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return None
+        try:
+            d = json.loads(text)
+            mark = SeqMark(int(d["base"]), int(d["limit"]), float(d["time"]))
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{self.path} is damaged ({type(e).__name__}: {e})") from None
+        if not 1 <= mark.base <= mark.limit or not math.isfinite(mark.time):
+            raise ValueError(f"{self.path} is damaged (base {mark.base}, limit {mark.limit})")
+        return mark
+
+    def write(self, mark: SeqMark) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        data = json.dumps({"base": mark.base, "limit": mark.limit, "time": mark.time})
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        dfd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)  # the rename itself survives a power cut
+        finally:
+            os.close(dfd)
+
+
 class Outbox:
-    """SQLite outbox at ``path`` (a file; use :meth:`in_dir` for ``StorageConfig.state_dir``)."""
+    """SQLite outbox at ``path`` (a file; use :meth:`in_dir` for ``StorageConfig.state_dir``).
+
+    ``seq_file``: keep ``seq`` also outside the database (module docs), reserving
+    ``seq_reserve`` numbers per write of the file. :attr:`faults` holds what the open
+    found (``seq_reset``, ``seq_file``), :attr:`previous_time` the wall time of the
+    last write of the ``seq`` file (for the runtime's check of the clock at boot).
+    """
 
     def __init__(
-        self, path: str | Path, max_messages: int = 200_000, clock: Clock | None = None
+        self,
+        path: str | Path,
+        max_messages: int = 200_000,
+        clock: Clock | None = None,
+        *,
+        seq_file: Path | None = None,
+        seq_reserve: int = 100,
     ) -> None:
         if max_messages < 1:
             raise ValueError("max_messages must be positive")
+        if seq_reserve < 1:
+            raise ValueError("seq_reserve must be positive")
         self.path = Path(path)
         self.max_messages = max_messages
         self.clock = clock or SystemClock()
+        self.faults: dict[str, str] = {}
+        self.previous_time: float | None = None
+        self._seq_file = SeqFile(seq_file) if seq_file is not None else None
+        self._seq_reserve = seq_reserve
+        # seqs below it may be handed out without writing a new mark first
+        self._seq_limit = -math.inf if seq_file is not None else math.inf
         self._lock = threading.Lock()
         self._db = sqlite3.connect(
             str(self.path), isolation_level=None, check_same_thread=False, timeout=30
         )
-        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            log.warning("outbox %s: journal_mode is %s, not WAL", self.path, mode)
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        self._count = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        try:
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                log.warning("outbox %s: journal_mode is %s, not WAL", self.path, mode)
+            self._db.execute("PRAGMA synchronous=FULL")
+            fresh = not self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+            self._db.executescript(_SCHEMA)
+            self._count = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            with self._transaction():  # a read-only file fails here, not with the first alert
+                self._set("opened", iso_time(self.clock.now()))
+                self._check_seq(fresh)
+        except BaseException:
+            self._db.close()
+            raise
 
     @classmethod
     def in_dir(
-        cls, state_dir: str | Path, max_messages: int = 200_000, clock: Clock | None = None
+        cls,
+        state_dir: str | Path,
+        max_messages: int = 200_000,
+        clock: Clock | None = None,
+        *,
+        seq_reserve: int = 100,
     ) -> Outbox:
         d = Path(state_dir)
         d.mkdir(parents=True, exist_ok=True)
-        return cls(d / OUTBOX_FILE, max_messages, clock)
+        return cls(
+            d / OUTBOX_FILE, max_messages, clock, seq_file=d / SEQ_FILE, seq_reserve=seq_reserve
+        )
 
     def close(self) -> None:
         with self._lock:
+            if self._seq_file is not None:
+                try:  # exact on a clean stop: the next open checks against it
+                    nxt = int(self._get("next_seq", 1))
+                    self._seq_file.write(SeqMark(nxt, nxt, self.clock.now()))
+                except (sqlite3.Error, OSError) as e:
+                    log.error("outbox %s: cannot write %s: %s", self.path, self._seq_file.path, e)
             self._db.close()
+
+    # -- seq outside the database ------------------------------------------------------
+
+    def _check_seq(self, fresh: bool) -> None:
+        """On open (in its transaction): compare the database's seq with the ``seq`` file.
+
+        ``fresh``: the database had no tables (zero-length, replaced, or its WAL, which
+        held everything, ignored). Beside a ``seq`` file that is a loss, whatever the
+        numbers say. Otherwise a database behind the file's ``base`` lost commits; a
+        loss of only the commits since the last mark (fewer than ``seq_reserve``)
+        cannot be told from a crash and goes unnoticed.
+        """
+        if self._seq_file is None:
+            return
+        db_next = max(
+            int(self._get("next_seq", 1)),
+            1 + max(self._max_seq("outbox"), self._max_seq("dead_letter")),
+        )
+        try:
+            mark = self._seq_file.read()
+        except ValueError as e:
+            mark = None
+            self.faults["seq_file"] = f"{e}; rewritten from the outbox (seq {db_next})"
+            log.error("outbox %s: %s", self.path, self.faults["seq_file"])
+        if mark is not None:
+            self.previous_time = mark.time
+            if db_next < mark.base or fresh:
+                why = (
+                    f"the outbox's seq went back from {mark.base} to {db_next} (an empty, damaged, "
+                    f"truncated or replaced {self.path.name}: its last messages and state "
+                    f"may be lost); seq goes on at {mark.limit}"
+                )
+                log.error("outbox %s: %s", self.path, why)
+                self.faults["seq_reset"] = why
+                db_next = mark.limit
+        self._set("next_seq", db_next)
+        self._reserve(db_next, db_next)
+
+    def _max_seq(self, table: str) -> int:
+        row = self._db.execute(f"SELECT MAX(seq) FROM {table}").fetchone()
+        return int(row[0] or 0)
+
+    def _reserve(self, next_seq: int, upto: int) -> None:
+        """Before handing out seqs below ``upto``: a new mark if they pass the reservation."""
+        if self._seq_file is None or upto <= self._seq_limit:
+            return
+        limit = upto + self._seq_reserve
+        self._seq_file.write(SeqMark(next_seq, limit, self.clock.now()))
+        self._seq_limit = limit
 
     def __enter__(self) -> Outbox:
         return self
@@ -263,6 +427,7 @@ class Outbox:
             for key, value in (state or {}).items():
                 self._set(f"state.{key}", value)
             if items:
+                self._reserve(out[0].seq, seq)
                 self._set("next_seq", seq)
                 self._count += len(items)
                 self._enforce_bound()
@@ -272,6 +437,7 @@ class Outbox:
         """Take the next ``seq`` for a message that is not stored (the online status)."""
         with self._lock, self._transaction():
             seq: int = self._get("next_seq", 1)
+            self._reserve(seq, seq + 1)
             self._set("next_seq", seq + 1)
         return seq
 
