@@ -140,6 +140,7 @@ class Runtime:
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(QUEUE_MAX)
         self._stop = threading.Event()
         self._stop_reason = ""
+        self._signalled: str | None = None  # set by the signal handler only
         self._links: list[DeviceLink] = []
         # set by _open(); None before the runtime is opened and after a failed open
         self.outbox: Outbox | None = None
@@ -165,16 +166,33 @@ class Runtime:
     # -- lifecycle --------------------------------------------------------------------
 
     def stop(self, reason: str = "stop requested") -> None:
-        """Ask the processing loop to finish (thread- and signal-safe)."""
+        """Ask the processing loop to finish, from another thread (it wakes at once).
+
+        Not from a signal handler: it takes the queue's lock, which the interrupted
+        main thread may hold (:meth:`install_signal_handlers`).
+        """
         if not self._stop.is_set():
             self._stop_reason = reason
             self._stop.set()
             with contextlib.suppress(queue.Full):
                 self._queue.put_nowait(("wake", None))
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._signalled is not None or self._stop.is_set()
+
     def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT stop the agent; the handler only sets a flag.
+
+        Python runs a handler in the main thread between two bytecodes, possibly
+        inside ``Queue.get`` with the queue's (non-reentrant) lock held: a handler that
+        puts on the queue, or sets a ``threading.Event`` (another lock), can deadlock
+        the agent for good. The loop wakes every :data:`LOOP_PERIOD_S` and sees the flag.
+        """
+
         def handler(signum: int, _frame: Any) -> None:
-            self.stop(signal.Signals(signum).name)
+            if self._signalled is None:
+                self._signalled = signal.Signals(signum).name
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
@@ -464,7 +482,7 @@ class Runtime:
         elif self.publisher is not None and not self.publisher.wait_connected(BROKER_WAIT_S):
             log.warning("broker %s did not accept the connection yet: retrying", addr)
         deadline = time.monotonic() + DEVICE_WAIT_S
-        while time.monotonic() < deadline and not self._stop.is_set():
+        while time.monotonic() < deadline and not self.stop_requested:
             if all(_link_tried(link) for link in self._links):
                 return
             time.sleep(0.02)
@@ -513,7 +531,7 @@ class Runtime:
 
     def _loop(self) -> None:
         get = self._queue.get
-        while not self._stop.is_set():
+        while not self.stop_requested:
             self.watchdog.beat()
             try:
                 kind, item = get(timeout=LOOP_PERIOD_S)
@@ -684,7 +702,7 @@ class Runtime:
     # -- shutdown -----------------------------------------------------------------------
 
     def _shutdown(self) -> None:
-        reason = self._stop_reason or "error"
+        reason = self._signalled or self._stop_reason or "error"
         log.info("stopping (%s)", reason)
         self.notifier.stopping(f"stopping: {reason}")
         self.watchdog.stop()
