@@ -81,8 +81,12 @@ def wait_all_seqs(
 
 def check_delivery(
     col: Collector, last_seq: int, lost: set[int] = frozenset()
-) -> dict[str, list[int]]:
-    """Every seq 1..last_seq received (but ``lost``); per topic, first copies in seq order."""
+) -> tuple[dict[str, list[int]], int]:
+    """Every seq 1..last_seq received (but ``lost``); per topic, first copies in seq order.
+
+    Returns the first copies' seqs per topic and the number of extra copies (QoS 1
+    allows them; the station drops them by ``msg_id``).
+    """
     with col._lock:
         msgs = list(col.messages)
     first: dict[str, dict] = {}
@@ -105,7 +109,7 @@ def check_delivery(
         station.receive(m.topic, m.payload, m.retain)
     assert station.beds["s1/u1/b1"].missing() == len(lost)
     assert station.beds["s1/u1/b1"].messages == len(first)
-    return per_topic
+    return per_topic, len(msgs) - len(first)
 
 
 def produce(pub: Publisher, n: int, batch: int, pause: float, done: threading.Event) -> None:
@@ -120,8 +124,15 @@ def produce(pub: Publisher, n: int, batch: int, pause: float, done: threading.Ev
 
 
 def run_stream(
-    broker: Mosquitto, state: Path, n: int, batch: int, pause: float, disrupt, crash: bool = False
-) -> None:
+    broker: Mosquitto,
+    state: Path,
+    n: int,
+    batch: int,
+    pause: float,
+    disrupt,
+    crash: bool = False,
+    url: str | None = None,
+) -> dict[str, int]:
     """Stream ``n`` messages through a publisher, ``disrupt()`` a quarter of the way in.
 
     ``crash``: the broker is killed. A message the broker acknowledged (so the agent
@@ -129,10 +140,11 @@ def run_stream(
     no publisher can prevent that. Such a message is excused only if its PUBACK
     arrived before the broker process was dead (the time ``disrupt`` returns;
     a PUBACK in flight while SIGKILL lands counts as before); anything else
-    missing fails the test.
+    missing fails the test. ``url``: where the publisher connects (default the broker;
+    a proxy for network faults). Returns the figures ``scripts/bench-delivery`` prints.
     """
     col = durable_collector(broker)
-    cfg = bed_config(broker.url, state)
+    cfg = bed_config(url or broker.url, state)
     acked_at: dict[int, float] = {}
     killed_at: list[float] = []
     with Outbox.in_dir(state) as box:
@@ -169,8 +181,9 @@ def run_stream(
         finally:
             pub.stop()
             col.close()
-    per_topic = check_delivery(col, last, lost)
+    per_topic, duplicates = check_delivery(col, last, lost)
     assert sum(len(v) for k, v in per_topic.items() if "/test/" in k) == n - len(lost)
+    return {"sent": last, "lost_by_broker": len(lost), "duplicates": duplicates}
 
 
 def test_broker_killed_mid_stream(broker: Mosquitto, tmp_path: Path) -> None:
@@ -204,9 +217,12 @@ def test_broker_stopped_for_a_minute(broker: Mosquitto, tmp_path: Path) -> None:
 
 
 def test_agent_killed_mid_stream_then_restarted(broker: Mosquitto, tmp_path: Path) -> None:
+    run_agent_kill(broker, tmp_path / "state", 3000)
+
+
+def run_agent_kill(broker: Mosquitto, state: Path, n: int) -> dict[str, int]:
+    """Kill -9 a publishing agent a third of the way in, restart it: nothing lost."""
     col = durable_collector(broker)
-    state = tmp_path / "state"
-    n = 3000
     cmd = [
         sys.executable,
         "-m",
@@ -238,8 +254,9 @@ def test_agent_killed_mid_stream_then_restarted(broker: Mosquitto, tmp_path: Pat
         if first.poll() is None:
             first.kill()
         col.close()
-    per_topic = check_delivery(col, last)
+    per_topic, duplicates = check_delivery(col, last)
     data = sum(len(v) for k, v in per_topic.items() if "/test/" in k)
     status = sum(len(v) for k, v in per_topic.items() if k.endswith("/status"))
     assert data + status == last  # the status messages take seqs of the same counter
     assert n <= last <= n + 1  # + the offline status of the clean stop
+    return {"sent": last, "lost_by_broker": 0, "duplicates": duplicates}
