@@ -33,7 +33,7 @@ from typing import Any
 from edge.messaging.commands import check, load_schema, quote
 from edge.station.gateway import fhir, hl7v2
 from edge.station.gateway.store import Store
-from edge.vocabulary import parse_time
+from edge.vocabulary import SIGNALS, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class Forwarder:
             return self._invalid(topic, f"bad JSON: {e}", payload)
         problem = check(body, load_schema(SCHEMAS[kind]))
         if problem is None:
-            problem = _times_problem(kind, body)
+            problem = _semantic_problem(kind, body)
         if problem:
             return self._invalid(topic, problem, payload)
         with self.store.transaction() as tx:
@@ -216,11 +216,19 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _times_problem(kind: str, body: Mapping[str, Any]) -> str | None:
-    """Times the schema only pattern-checks: they must also be real dates."""
+def _semantic_problem(kind: str, body: Mapping[str, Any]) -> str | None:
+    """What the schema cannot say: times are real dates, a reading's unit and MDC code are
+    its signal's (a PCD-01 OBX would otherwise carry one code with another's unit)."""
     times = [body["time"]]
     if kind == "vitals":
         times += [r["time"] for r in body["readings"] if "time" in r]
+        for i, r in enumerate(body["readings"]):
+            info = SIGNALS[r["signal"]]
+            if r["unit"] != info.unit.value or r["mdc"] != info.mdc_code:
+                return (
+                    f"$.readings[{i}]: {r['signal']} is {info.unit.value} / MDC "
+                    f"{info.mdc_code}, got {quote(r['unit'])} / {quote(r['mdc'])}"
+                )
     elif kind == "alerts":
         times += [body["alert"]["since"], body["alert"]["event_time"]]
     else:

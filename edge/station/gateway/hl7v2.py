@@ -254,7 +254,7 @@ def pcd04(
         "PID|",
         f"PV1||I|{point_of_care(bed)}",
         f"OBR|1|{alert_id}^{escape(header.sending_app)}|{alert_id}^{escape(header.sending_app)}|"
-        f"{EVT_ALARM[0]}^{EVT_ALARM[1]}^MDC|||{dtm(since)}|{ended}",
+        f"{EVT_ALARM[0]}^{EVT_ALARM[1]}^MDC|||{dtm(since)}" + (f"|{ended}" if ended else ""),
     ]
     sub = "1.1.1.1"  # the alert's containment: one MDS (the bed's agent), one alert row
     evt_code, evt_name = coding.event
