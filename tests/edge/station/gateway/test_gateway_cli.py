@@ -80,12 +80,12 @@ def test_vitals_and_alerts_arrive_as_pcd01_and_pcd04_and_bad_input_is_skipped(
     assert kinds == ["Communication", "Observation"]
 
 
+@pytest.mark.parametrize("outage", [8.0, pytest.param(60.0, marks=pytest.mark.soak)])
 def test_receiver_down_then_up_every_alert_event_arrives_in_order(
-    mosquitto: Mosquitto, tmp_path: Path, request: pytest.FixtureRequest
+    mosquitto: Mosquitto, tmp_path: Path, outage: float
 ) -> None:
-    """The receiver is absent for OUTAGE_S (60 s in the soak run), then starts; it is
-    SIGKILLed once more in the middle of the backlog and restarted."""
-    outage = 60.0 if request.config.getoption("-m") == "soak" else 8.0
+    """The receiver is absent for ``outage`` seconds (a minute in the soak run, ``-m soak``),
+    then starts; it is SIGKILLed once more in the middle of the backlog and restarted."""
     receiver = MllpReceiver(tmp_path)
     gw = Gateway(
         gateway_cmd(mosquitto.url, receiver.url, tmp_path / "state"), tmp_path / "gateway.log"
