@@ -87,8 +87,9 @@ def test_receiver_down_then_up_every_alert_event_arrives_in_order(
     """The receiver is absent for ``outage`` seconds (a minute in the soak run, ``-m soak``),
     then starts; it is SIGKILLed once more in the middle of the backlog and restarted."""
     receiver = MllpReceiver(tmp_path)
-    gw = Gateway(
-        gateway_cmd(mosquitto.url, receiver.url, tmp_path / "state"), tmp_path / "gateway.log"
+    gw = Gateway(  # no `continue` re-sends in this test: it is about the bed's events
+        gateway_cmd(mosquitto.url, receiver.url, tmp_path / "state", "--continue-s", "3600"),
+        tmp_path / "gateway.log",
     ).start()
     bed = Bed(mosquitto.host, mosquitto.port)
     events = 40
