@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "edge.cli.capture",
     "edge.cli.replay",
     "edge.cli.station",
+    "edge.cli.board",
     "edge.cli.evaluate",
 )
 
