@@ -255,6 +255,7 @@ class BoardHandler(BaseHTTPRequestHandler):
                 {
                     **ward.counters,
                     "beds": len(ward.beds()),
+                    "streams": ward.streams(),
                     "connected": bool(link and link.connected.is_set()),
                 },
             )

@@ -310,6 +310,11 @@ class Ward:
             self._subscribers.append(sub)
             return sub
 
+    def streams(self) -> int:
+        """Event streams open now."""
+        with self._lock:
+            return len(self._subscribers)
+
     def unsubscribe(self, sub: Subscriber) -> None:
         with self._lock:
             if sub in self._subscribers:
