@@ -232,7 +232,7 @@ function plot(signal, h, trends, tEnd) {
   if (typeof base === "number") box.append(svg("line", {x1: L, x2: W - R, y1: y(base), y2: y(base), class: "baseline"}));
   if (limit !== null) box.append(svg("line", {x1: L, x2: W - R, y1: y(limit), y2: y(limit), class: "limit"}));
   for (const c of h.dose_checks) {
-    const t = parseIso(c.due);
+    const t = parseIso(c.time) ?? parseIso(c.due);  // when the check was made
     if (t === null || t < t0 || t > tEnd) continue;
     box.append(svg("line", {x1: x(t), x2: x(t), y1: T, y2: H - B, class: c.hold_advised ? "dose hold" : "dose"}));
   }
