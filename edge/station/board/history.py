@@ -9,7 +9,7 @@ about 28 KiB per signal and 200 KiB per bed (``docs/board.md``, "Memory").
 
 >>> s = Series(bucket_s=60, hours=1)
 >>> for t, v in [(0, 100), (30, 110), (61, 90)]:
-...     s.add(t, v)
+...     _ = s.add(t, v)
 >>> s.points(since=0)
 [(0.0, 105.0, 100.0, 110.0), (60.0, 90.0, 90.0, 90.0)]
 """
