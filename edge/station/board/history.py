@@ -5,7 +5,7 @@ minutes (NIBP, weight). The board keeps ``hours`` of each signal as fixed-width 
 buckets (mean, min, max per bucket) in flat ``array('d')`` columns, so memory per bed
 is bounded by ``signals x hours x 3600 / bucket_s`` buckets whatever the data rate:
 with the defaults (72 h, 300 s buckets) at most 864 buckets of 4 doubles per signal,
-about 28 KiB per signal and 200 KiB per bed (``docs/board.md``, "Memory").
+27 KiB per signal (twice that before a trim) (``docs/board.md``, "Memory").
 
 >>> s = Series(bucket_s=60, hours=1)
 >>> for t, v in [(0, 100), (30, 110), (61, 90)]:
