@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "edge.cli.replay",
     "edge.cli.station",
     "edge.cli.gateway",
+    "edge.cli.board",
     "edge.cli.evaluate",
 )
 

@@ -105,6 +105,22 @@ def _choose_broker(broker: str | None, wd: Path, stack: contextlib.ExitStack) ->
     return f"mqtt://127.0.0.1:{free_port()}", False
 
 
+def _start_board(url: str, stack: contextlib.ExitStack) -> None:
+    """The ward board on a free loopback port (``docs/board.md``); the demo goes on without it."""
+    from edge.config import BrokerConfig, ConfigError
+    from edge.station.board import open_board
+
+    try:
+        board = open_board(BrokerConfig(url=url), ("127.0.0.1", 0), connect_timeout=5)
+    except (OSError, ConfigError) as e:
+        say(f"The ward board did not start ({e}).")
+        return
+    assert board.link is not None
+    stack.callback(board.link.stop)
+    stack.callback(board.stop)
+    say(f"Ward board: {board.url} (open it in a browser while the demo runs).")
+
+
 def _play(
     course: Course,
     url: str,
@@ -143,6 +159,7 @@ def _play(
         addr = parse_broker_url(url)
         station = StationView(addr.host, addr.port, "capleak/v1/demo/ward/bed-1", course.start)
         stack.callback(station.close)
+        _start_board(url, stack)
     agent = AgentProcess(cfg, clock.spec, wd, echo=verbose)
     # No station: the alert events are read where the agent keeps them, its outbox.
     local = None if station is not None else OutboxAlerts(state_dir)
