@@ -155,11 +155,12 @@ def test_station_ack_times_out_without_an_agent(mosquitto: Mosquitto) -> None:
     assert out.returncode == 1 and b"no reply" in out.stderr
 
 
-def test_station_rejects_bad_arguments_as_config_errors(mosquitto: Mosquitto) -> None:
+def test_station_rejects_bad_arguments_as_usage_errors(mosquitto: Mosquitto) -> None:
+    # exit 2 (usage), not 78: no configuration file is involved (issue 14)
     out = run_cli("station", "ack", "--broker", mosquitto.url, "--bed", "b1", "--alert", "x")
-    assert out.returncode == 78 and b"--bed" in out.stderr
+    assert out.returncode == 2 and b"--bed" in out.stderr
     out = run_cli("station", "--broker", mosquitto.url, "--filter", "a/+")
-    assert out.returncode == 78 and b"--filter" in out.stderr
+    assert out.returncode == 2 and b"--filter" in out.stderr
 
 
 def test_status_published_ahead_of_the_backlog_is_not_a_gap() -> None:
