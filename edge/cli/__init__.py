@@ -4,9 +4,11 @@ Each subcommand lives in its own module of this package exposing ``add_parser(su
 the parser it adds sets ``func(args) -> int``. A subcommand is listed in
 :data:`COMMANDS` only once it works.
 
-Exit codes: 0 success, 1 failure, 2 usage error (argparse), 78 configuration
-error (``EX_CONFIG``, so systemd's ``RestartPreventExitStatus=78`` stops a
-restart loop on a bad config).
+Exit codes: 0 success, 1 failure, 2 usage error (argparse, or
+:class:`edge.cli.args.UsageError` raised by a subcommand), 65 bad input data
+(``EX_DATAERR``, e.g. a replay CSV without a usable row), 78 configuration error
+(``EX_CONFIG``, so systemd's ``RestartPreventExitStatus=78`` stops a restart loop on a
+bad config file).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import textwrap
 from collections.abc import Sequence
 
 from edge import __version__
+from edge.cli.args import UsageError
 from edge.config import EX_CONFIG, ConfigError
 
 #: Subcommand modules, in the order ``capleak --help`` lists them.
@@ -74,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except UsageError as e:
+        print(f"capleak {args.command}: error: {e}", file=sys.stderr)
+        return 2
     except ConfigError as e:
         print(config_error_message(e), file=sys.stderr)
         return EX_CONFIG

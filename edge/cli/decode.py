@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--driver", required=True, choices=driver_names(), help="driver name")
     p.add_argument("file", nargs="?", default="-", help="raw bytes (default: stdin)")
-    p.add_argument("--capture", action="store_true", help="the input is a `capleak capture` file")
+    p.add_argument(
+        "--capture", action="store_true", help="the input is a file written by capleak capture"
+    )
     p.set_defaults(func=run)
 
 

@@ -172,7 +172,10 @@ def run(args: argparse.Namespace) -> int:
         report.plot_patient(sc, runs[idx].outcome.alerts, out_path(out, f"patient_{idx}.png"))
         notes.append(f"Plots (artifact model {first.upper()}): lead_times.png, patient_{idx}.png.")
     else:
-        notes.append("Plots skipped: matplotlib is not installed (pip install 'capleak[report]').")
+        notes.append(
+            "Plots skipped: matplotlib (the optional report extra) is not installed in this "
+            f"Python. Install it with: {report.install_matplotlib_command()}"
+        )
     for s in summaries.values():
         s["notes"] = notes
     if len(summaries) == 1:

@@ -59,16 +59,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--scenario",
         default="stable",
-        help=f"builtin ({', '.join(BUILTINS)}), items like "
-        "'spo2=97,sbp=120->85@48h/15m', a replay CSV, or a plug-in NAME:ARGS",
+        help=f"a builtin ({', '.join(BUILTINS)}); the virtual patient of capleak demo, "
+        "patient:SEVERITY[:SEED] with SEVERITY none, mild, moderate or severe; items like "
+        "'spo2=97,sbp=120->85@48h/15m'; a replay CSV; or another plug-in NAME:ARGS "
+        "(default: %(default)s)",
     )
-    p.add_argument("--speed", type=positive_float, default=1.0, help="simulated seconds per second")
+    p.add_argument(
+        "--speed",
+        type=positive_float,
+        default=1.0,
+        help="simulated seconds per second (default: %(default)g)",
+    )
     p.add_argument("--start", help="simulated start time, ISO 8601 (default: now)")
     p.add_argument("--duration", help="stop after this much simulated time (e.g. 90s, 2h)")
     p.add_argument(
         "--option", action="append", default=[], metavar="KEY=VALUE", help="device option"
     )
-    p.add_argument("--replay", metavar="CAPTURE", help="play a `capleak capture` file back")
+    p.add_argument("--replay", metavar="CAPTURE", help="play back a file from capleak capture")
     f = p.add_argument_group("fault injection (windows: AT+DURATION of simulated time)")
     f.add_argument("--garbage", type=_probability, default=0.0, help="garbage burst per frame")
     f.add_argument("--bitflip", type=_probability, default=0.0, help="one bit flip per frame")
@@ -105,6 +112,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _announce(path: str) -> None:
     print(path, flush=True)
+    if path.startswith("socket://"):
+        print(
+            f"capleak simulate: listening on {path}; waiting for a client to connect "
+            "(point the agent's device port at it); nothing is sent until one does",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -31,7 +31,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge.config import BrokerConfig, ConfigError, redact_url
+from edge.cli.args import UsageError, bed_path, broker_url, positive_float
+from edge.config import BrokerConfig, redact_url
 from edge.messaging.mqtt import new_client
 from edge.station.model import Station
 from edge.vocabulary import iso_time
@@ -41,7 +42,9 @@ _ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 
 def _broker_args(p: argparse.ArgumentParser, sub: bool = False) -> None:
     d: dict[str, Any] = {"default": argparse.SUPPRESS} if sub else {}
-    p.add_argument("--broker", help="mqtt://HOST[:PORT], mqtts://... or ws://...", **d)
+    p.add_argument(
+        "--broker", type=broker_url, help="mqtt://HOST[:PORT], mqtts://... or ws://...", **d
+    )
     p.add_argument("--protocol", choices=("5", "3.1.1"), help="MQTT version (default 5)", **d)
     p.add_argument("--ca-file", help="CA bundle that signs the broker certificate", **d)
     p.add_argument("--cert-file", help="client certificate (mTLS)", **d)
@@ -55,35 +58,49 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "station",
         help="reference central station: watch beds, acknowledge alerts",
-        description=__doc__.split("\n\n")[1],
+        description="Subscribe to the beds' topics (all of them, or --filter) and show "
+        "which beds are online or offline, their active alerts by priority and the latest "
+        "dose check in words; duplicates are dropped and gaps in the sequence numbers "
+        "reported. --json prints one JSON object per received message instead; --count "
+        "or --duration end it (for scripts).",
     )
     _broker_args(p)
     p.add_argument("--filter", metavar="SITE[/UNIT[/BED]]", help="only these beds")
     p.add_argument("--json", action="store_true", help="one JSON object per received message")
     p.add_argument("--count", type=int, help="exit after this many messages")
-    p.add_argument("--duration", type=float, help="exit after this many seconds")
-    p.add_argument("--interval", type=float, default=5.0, help="seconds between board redraws")
+    p.add_argument("--duration", type=positive_float, help="exit after this many seconds")
+    p.add_argument(
+        "--interval",
+        type=positive_float,
+        default=5.0,
+        help="seconds between board redraws (default: %(default)g)",
+    )
     p.set_defaults(func=run_watch)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     a = actions.add_parser("ack", help="acknowledge an alert at a bed")
     _broker_args(a, sub=True)
-    a.add_argument("--bed", required=True, metavar="SITE/UNIT/BED")
+    a.add_argument("--bed", required=True, type=bed_path, metavar="SITE/UNIT/BED")
     a.add_argument("--alert", required=True, metavar="CODE", help="alert code, e.g. hypotension")
     a.add_argument("--source", help="only this source of the alert (e.g. a device id)")
     a.add_argument("--by", default=None, help="operator or station id for the record")
-    a.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the reply")
+    a.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for the reply (default: %(default)g)",
+    )
     a.set_defaults(func=run_ack)
 
 
 def _broker(args: argparse.Namespace) -> BrokerConfig:
     if not getattr(args, "broker", None):
-        raise ConfigError("--broker", "is required (mqtt://HOST:PORT)")
+        raise UsageError("--broker is required (mqtt://HOST:PORT)")
     for name in ("ca_file", "cert_file", "key_file", "credentials_file"):
         path = getattr(args, name, None)
         if path is not None and not os.access(path, os.R_OK):
-            raise ConfigError(f"--{name.replace('_', '-')}", f"cannot read file {path!r}")
+            raise UsageError(f"--{name.replace('_', '-')}: cannot read file {path!r}")
     if (getattr(args, "cert_file", None) is None) != (getattr(args, "key_file", None) is None):
-        raise ConfigError("--cert-file", "--cert-file and --key-file go together (mTLS)")
+        raise UsageError("--cert-file and --key-file go together (mTLS)")
     return BrokerConfig(
         url=args.broker,
         protocol=getattr(args, "protocol", None) or "5",
@@ -105,9 +122,7 @@ def _connect(broker: BrokerConfig, client: mqtt.Client, host: str, port: int) ->
 
 def run_watch(args: argparse.Namespace) -> int:
     if args.filter and not re.fullmatch(rf"{_ID}(/{_ID}){{0,2}}", args.filter):
-        raise ConfigError(
-            "--filter", f"must be SITE, SITE/UNIT or SITE/UNIT/BED, got {args.filter!r}"
-        )
+        raise UsageError(f"--filter must be SITE, SITE/UNIT or SITE/UNIT/BED, got {args.filter!r}")
     broker = _broker(args)
     station = Station(args.filter)
     client, addr = new_client(broker, f"capleak-station-{uuid.uuid4().hex[:8]}", clean_start=True)
@@ -164,8 +179,6 @@ def run_watch(args: argparse.Namespace) -> int:
 
 
 def run_ack(args: argparse.Namespace) -> int:
-    if not re.fullmatch(rf"{_ID}/{_ID}/{_ID}", args.bed):
-        raise ConfigError("--bed", f"must be SITE/UNIT/BED, got {args.bed!r}")
     broker = _broker(args)
     reply = send_command(
         broker,

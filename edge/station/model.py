@@ -245,5 +245,45 @@ class Station:
             if not v.alerts:
                 lines.append("  no active alerts")
             if v.dose_check is not None:
-                lines.append(f"  dose check: {json.dumps(v.dose_check, sort_keys=True)}")
+                lines += ["  " + line for line in dose_check_lines(v.dose_check)]
         return "\n".join(lines) if lines else "no beds seen yet"
+
+
+#: How the dose check's criteria and units read on the board.
+_CRITERION_WORDS = {
+    "sbp": "SBP",
+    "spo2": "SpO2",
+    "weight_gain": "weight gain",
+    "hr_absolute": "heart rate",
+    "hr_relative": "heart rate",
+}
+_UNIT_WORDS = {"mm[Hg]": "mmHg", "%": "%", "/min": "/min"}
+
+
+def dose_check_lines(check: dict[str, Any]) -> list[str]:
+    """The pre-dose check in words: the verdict, then each criterion with value and limit.
+
+    >>> print("\\n".join(dose_check_lines({"dose_number": 3, "due": "2026-01-02T08:00:00Z",
+    ...     "hold_advised": True, "criteria": [
+    ...     {"name": "sbp", "value": 86.0, "limit": "< 90", "met": True, "unit": "mm[Hg]"},
+    ...     {"name": "hr_relative", "value": None, "limit": "100-130", "met": False,
+    ...      "unit": "/min"}]})))
+    dose check, dose 3 due 2026-01-02T08:00:00Z: HOLD ADVISED (1 of 2 criteria met)
+      MET  SBP 86 mmHg (hold if < 90 mmHg)
+      ok   heart rate not measured recently (hold if 100-130 /min)
+    """
+    criteria = [c for c in check.get("criteria") or [] if isinstance(c, dict)]
+    met = sum(1 for c in criteria if c.get("met"))
+    verdict = "HOLD ADVISED" if check.get("hold_advised") else "no hold criterion met"
+    lines = [
+        f"dose check, dose {check.get('dose_number', '?')} due {check.get('due', '?')}: "
+        f"{verdict} ({met} of {len(criteria)} criteria met)"
+    ]
+    for c in criteria:
+        name = _CRITERION_WORDS.get(str(c.get("name")), str(c.get("name")))
+        unit = _UNIT_WORDS.get(str(c.get("unit")), str(c.get("unit") or ""))
+        value = c.get("value")
+        shown = f"{value:g} {unit}" if isinstance(value, int | float) else "not measured recently"
+        mark = "MET" if c.get("met") else "ok "
+        lines.append(f"  {mark}  {name} {shown} (hold if {c.get('limit')} {unit})")
+    return lines

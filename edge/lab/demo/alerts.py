@@ -19,8 +19,35 @@ from typing import Any
 
 log = logging.getLogger("capleak.demo")
 
-#: Phases worth a line in the demo's live view (re-notifications are left out).
+#: Phases worth a line in the demo's live view (re-notifications are left out; the
+#: ``update`` that latches an alert is shown by :class:`Transitions`).
 SHOWN_PHASES = frozenset({"start", "escalate", "de-escalate", "end"})
+
+
+class Transitions:
+    """Which alert events change what a nurse sees: every shown phase, and the moment an
+    alert latches (its condition ended, the alert stays until acknowledged), which the book
+    publishes as an ``update`` in state ``latched``. Without that line a latched alert
+    whose condition comes back seems to start twice.
+
+    >>> from dataclasses import replace
+    >>> t = Transitions()
+    >>> a = SeenAlert(0.0, "hypotension", "start", "high", "active", "SBP 85")
+    >>> [t.shown(e) for e in (a, replace(a, phase="update", state="latched"),
+    ...                       replace(a, phase="update", state="latched"))]
+    [True, True, False]
+    """
+
+    def __init__(self) -> None:
+        self._state: dict[tuple[str, str], str] = {}
+
+    def shown(self, alert: SeenAlert) -> bool:
+        key = (alert.code, alert.source)
+        before = self._state.get(key)
+        self._state[key] = alert.state
+        if alert.phase in SHOWN_PHASES:
+            return True
+        return alert.state == "latched" and before != "latched"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +105,12 @@ def format_alert(alert: SeenAlert, where: str = "LOCAL", start: float | None = N
     from edge.vocabulary import iso_time
 
     when = course_time(alert.time, start) if start is not None else iso_time(alert.time)
+    if alert.phase == "update" and alert.state == "latched":
+        return (
+            f"{where:<7} {when:<13} {alert.priority.upper():<6} {alert.code:<18} "
+            f"{'latched':<11} {alert.state:<8} condition over; the alert stays until "
+            "acknowledged"
+        )
     return (
         f"{where:<7} {when:<13} {alert.priority.upper():<6} {alert.code:<18} "
         f"{alert.phase:<11} {alert.state:<8} {alert.message}"

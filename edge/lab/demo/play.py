@@ -20,9 +20,9 @@ from pathlib import Path
 
 from edge.lab.demo.agent import AgentProcess
 from edge.lab.demo.alerts import (
-    SHOWN_PHASES,
     OutboxAlerts,
     SeenAlert,
+    Transitions,
     alert_from_message,
     count_outbox,
     course_time,
@@ -173,6 +173,7 @@ def _play(
     )
     say("")
     stop = threading.Event()
+    transitions = Transitions()
     old = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         agent.start()
@@ -185,7 +186,7 @@ def _play(
                     say(f"  agent | {line}")
                 break
             if local is not None and agent.ready.is_set():  # READY=1: its outbox is open
-                _show_local(local.poll(), verbose)
+                _show_local(local.poll(), verbose, transitions)
             if time.time() >= next_progress:
                 next_progress += duration / 8
                 if clock.now() >= course.start:
@@ -197,7 +198,7 @@ def _play(
         sims.stop()
         time.sleep(0.3)  # the last messages reach the station
     if local is not None:
-        _show_local(local.poll(), verbose)  # what it committed while stopping
+        _show_local(local.poll(), verbose, transitions)  # what it committed while stopping
         seen = local.seen
     else:
         assert station is not None
@@ -206,7 +207,7 @@ def _play(
     say("")
     if station is not None:
         say("The station's board at the end:")
-        say("\n".join("  " + line for line in station.render().splitlines()))
+        say("\n".join("  " + line for line in station.render_at_end().splitlines()))
         say("")
         say(
             f"Station received {sum(station.counts.values())} messages "
@@ -220,11 +221,11 @@ def _play(
     return 0 if rc_agent == 0 else 1
 
 
-def _show_local(alerts: list[SeenAlert], verbose: bool) -> None:
+def _show_local(alerts: list[SeenAlert], verbose: bool, transitions: Transitions) -> None:
     """``LOCAL`` lines for the alert events read from the outbox (with ``-v`` the agent's
     own log, echoed, already shows them)."""
     if verbose:
         return
     for seen in alerts:
-        if seen.phase in SHOWN_PHASES:
+        if transitions.shown(seen):
             say(format_alert(seen))

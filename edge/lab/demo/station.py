@@ -7,7 +7,7 @@ import os
 import threading
 from typing import Any
 
-from edge.lab.demo.alerts import SHOWN_PHASES, alert_from_message, format_alert
+from edge.lab.demo.alerts import Transitions, alert_from_message, format_alert
 
 
 class StationView:
@@ -24,6 +24,7 @@ class StationView:
         self.alerts: list[dict[str, Any]] = []
         self.counts: dict[str, int] = {}
         self._start = clock_start
+        self._transitions = Transitions()
         self._lock = threading.Lock()
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -46,7 +47,7 @@ class StationView:
             else:
                 return
         seen = alert_from_message(rec.payload)
-        if seen is not None and seen.phase in SHOWN_PHASES:
+        if seen is not None and self._transitions.shown(seen):
             print(format_alert(seen, "STATION", self._start), flush=True)
 
     def missing(self) -> int:
@@ -57,7 +58,25 @@ class StationView:
         with self._lock:
             return self.board.render()
 
+    def render_at_end(self) -> str:
+        """The board once the demo stopped the agent: say why the bed is offline."""
+        return demo_stopped(self.render())
+
     def close(self) -> None:
         self.client.loop_stop()
         with contextlib.suppress(Exception):
             self.client.disconnect()
+
+
+def demo_stopped(board: str) -> str:
+    """A final board whose beds went offline because the demo stopped their agent.
+
+    >>> demo_stopped("demo/ward/bed-1: OFFLINE (412 messages)")
+    'demo/ward/bed-1: OFFLINE (412 messages; the demo stopped the agent, as it does at the end)'
+    """
+    out = []
+    for line in board.splitlines():
+        if ": OFFLINE (" in line and line.endswith(")"):
+            line = line[:-1] + "; the demo stopped the agent, as it does at the end)"
+        out.append(line)
+    return "\n".join(out)

@@ -273,6 +273,18 @@ def write(summary: dict[str, Any], out: Path, text: str | None = None) -> list[P
     return paths
 
 
+def install_matplotlib_command() -> str:
+    """The exact command that installs the ``report`` extra's matplotlib into this Python.
+
+    >>> install_matplotlib_command().endswith("-m pip install 'matplotlib>=3.6'")
+    True
+    """
+    import shlex
+    import sys
+
+    return f"{shlex.quote(sys.executable)} -m pip install 'matplotlib>=3.6'"
+
+
 def have_matplotlib() -> bool:
     try:
         import matplotlib  # noqa: F401

@@ -66,7 +66,27 @@ def test_board_shows_online_alerts_by_priority_and_dose_check() -> None:
     assert [a["code"] for a in bed["alerts"]] == ["hypotension", "tachycardia", "weight_gain"]
     text = st.render()
     assert "s1/u1/b1: ONLINE" in text and text.index("[HIGH") < text.index("[MEDIUM")
-    assert '"hold": true' in text
+    assert "dose check" in text
+
+
+def test_board_says_the_dose_check_in_words() -> None:
+    st = Station()
+    check = {"type": "dose_check", "time": "2026-01-02T07:30:00.000Z",
+             "due": "2026-01-02T08:00:00.000Z", "dose_number": 4, "hold_advised": True,
+             "criteria": [
+                 {"name": "sbp", "value": 96.0, "limit": "< 90", "met": False,
+                  "unit": "mm[Hg]", "kind": "label"},
+                 {"name": "spo2", "value": None, "limit": "< 90", "met": False, "unit": "%",
+                  "kind": "label"},
+                 {"name": "hr_relative", "value": 112.4, "limit": "100-130", "met": True,
+                  "unit": "/min", "kind": "relative"}]}  # fmt: skip
+    st.receive(f"{ROOT}/dose-check", msg(3, dose_check=check))
+    text = st.render()
+    assert "{" not in text and '"' not in text  # no JSON
+    assert "dose 4 due 2026-01-02T08:00:00.000Z: HOLD ADVISED (1 of 3 criteria met)" in text
+    assert "ok   SBP 96 mmHg (hold if < 90 mmHg)" in text
+    assert "SpO2 not measured recently (hold if < 90 %)" in text
+    assert "MET  heart rate 112.4 /min (hold if 100-130 /min)" in text
 
 
 def test_bad_json_is_reported_not_fatal() -> None:
@@ -135,11 +155,12 @@ def test_station_ack_times_out_without_an_agent(mosquitto: Mosquitto) -> None:
     assert out.returncode == 1 and b"no reply" in out.stderr
 
 
-def test_station_rejects_bad_arguments_as_config_errors(mosquitto: Mosquitto) -> None:
+def test_station_rejects_bad_arguments_as_usage_errors(mosquitto: Mosquitto) -> None:
+    # exit 2 (usage), not 78: no configuration file is involved (issue 14)
     out = run_cli("station", "ack", "--broker", mosquitto.url, "--bed", "b1", "--alert", "x")
-    assert out.returncode == 78 and b"--bed" in out.stderr
+    assert out.returncode == 2 and b"--bed" in out.stderr
     out = run_cli("station", "--broker", mosquitto.url, "--filter", "a/+")
-    assert out.returncode == 78 and b"--filter" in out.stderr
+    assert out.returncode == 2 and b"--filter" in out.stderr
 
 
 def test_status_published_ahead_of_the_backlog_is_not_a_gap() -> None:
