@@ -397,6 +397,15 @@ class Thresholds:
         min=1,
         max=20,
     )
+    nibp_cycle_window_s: float = setting(
+        60.0,
+        doc="NIBP parts (sbp, map, dbp) from one source within this many seconds of the "
+        "first part form one cycle, in any order, MAP or DBP optional (issue 12: charting "
+        "systems and HL7 feeds send the parts separately, ms to s apart); the cycle closes "
+        "when complete or when the window has passed, and a late part never splits it",
+        min=0,
+        max=600,
+    )
     pulse_average_half_life_s: float = setting(
         300.0,
         doc="half-life of the smoothed pulse used by tachycardia and the pre-dose check: "

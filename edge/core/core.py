@@ -108,7 +108,7 @@ class Core:
         self._spo2_minute: tuple[float, float] | None = None
         self._pulse_avg = ExpAverage(th.pulse_average_half_life_s)  # the 'persisting' HR
         # NIBP
-        self._nibp = NibpAssembler()
+        self._nibp = NibpAssembler(th.nibp_cycle_window_s)
         self._nibp_gate = NibpOutlierGate(th.nibp_outlier_sigma, th.nibp_outlier_min_mmhg)
         self._held: NibpCycle | None = None
         self.last_nibp: NibpCycle | None = None
@@ -237,8 +237,7 @@ class Core:
         if t >= self._baseline_close:
             self._baselines.close_due(t)
             self._baseline_close = self._baselines.next_close
-        open_since = self._nibp.time  # None: no cycle open
-        if open_since is not None and t > open_since:
+        if t > self._nibp.deadline:  # the open cycle's window has passed
             self._close_nibp(out)
         self._emit(out, self.rules.nibp_overdue.tick(t))
         self._emit(out, self.rules.dose_hold.tick(t))
@@ -328,8 +327,14 @@ class Core:
     def _on_nibp(self, r: Reading, t: float, out: list[Output]) -> None:
         asm = self._nibp
         if asm.open and not asm.belongs(r):
+            if asm.repeated(r):  # a duplicated row of a part already in: keep the cycle open
+                self.rejected.count(r.signal, "duplicate")
+                return
             self._close_nibp(out)
         if not asm.open:
+            if asm.late(r):  # a part of the cycle closed last: it never starts a cycle
+                self.rejected.count(r.signal, "late_part")
+                return
             timeline = self._timeline
             if t <= timeline.last["nibp"]:
                 if not self._late(r.signal, "nibp", t):
@@ -348,7 +353,7 @@ class Core:
         cycle = asm.flush()
         if cycle is None:
             return
-        self._timeline.last["nibp"] = cycle.time
+        self._timeline.last["nibp"] = asm.last
         reason = asm.take_spoiled() or cycle.problem()
         parts = (cycle.sbp is not None) + (cycle.dbp is not None)
         parts += cycle.map is not None and not cycle.map_derived

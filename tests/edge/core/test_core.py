@@ -606,3 +606,66 @@ def test_loosening_probe_garbage_before_sensor_off_is_not_desaturation() -> None
     assert alerts(out, "desaturation") == []
     starts = [a for a in alerts(out) if a.phase == Phase.START]
     assert [a.code for a in starts] == ["sensor_off"] * 10
+
+
+# ---------------------------------------------------------------- issue 12
+
+
+def parts(t: float, s: float, d: float, m: float | None, order: str = "smd") -> list[Reading]:
+    """One NIBP cycle sent as separate rows 1 ms apart, in ``order`` (s, m, d)."""
+    value = {"s": ("sbp", s), "m": ("map", m), "d": ("dbp", d)}
+    out = []
+    for k, key in enumerate(order):
+        signal, v = value[key]
+        if v is not None:
+            out.append(Reading.of(signal, v, time=t + k * 0.001, source="nibp"))
+    return out
+
+
+def test_nibp_parts_with_separate_timestamps_assemble_into_one_cycle() -> None:
+    # the issue's replay: sbp at ...:15:00.000Z, map at .001Z, dbp at .002Z
+    core = make_core(baseline_sbp_mmhg=120.0, baseline_map_mmhg=88.0)
+    readings = []
+    for k in range(12):  # hourly cycles, SBP 120 -> 87
+        s = 120 - 3 * k
+        readings += parts(T0 + k * 3600, s, s - 45, s - 30)
+    out = run(core, readings)
+    rej = core.rejected.as_dict()
+    assert not any(key.startswith(("nibp:", "sbp:", "map:", "dbp:")) for key in rej), rej
+    assert core.last_nibp is not None
+    assert (core.last_nibp.sbp, core.last_nibp.map, core.last_nibp.dbp) == (87.0, 57.0, 42.0)
+    assert core.last_nibp.time == T0 + 11 * 3600  # the earliest part's time
+    assert alerts(out, "bp_falling") and alerts(out, "hypotension")
+
+
+@pytest.mark.parametrize("order", ["smd", "dms", "mds", "sd", "ds"])
+def test_nibp_parts_in_any_order_and_without_map(order: str) -> None:
+    core = make_core()
+    readings = parts(T0, 118, 72, None if "m" not in order else 88, order)
+    readings.append(Reading.of("spo2", 97, time=T0 + 30, source="spo2"))  # not yet closed
+    run_out = [o for r in readings for o in core.update(r)]
+    assert run_out == [] and core.rejected.as_dict() == {}
+    if "m" in order:
+        assert core.last_nibp is not None and core.last_nibp.map == 88
+    else:  # waits for a MAP until the window has passed, then derives it
+        assert core.last_nibp is None
+        core.update(Reading.of("spo2", 97, time=T0 + 61, source="spo2"))
+        assert core.last_nibp is not None and core.last_nibp.map_derived
+    assert (core.last_nibp.sbp, core.last_nibp.dbp, core.last_nibp.time) == (118, 72, T0)
+
+
+def test_a_late_nibp_part_never_splits_a_cycle() -> None:
+    core = make_core()
+    run(core, parts(T0, 118, 72, None))
+    core.tick(T0 + 120)  # the window passed: closed with a derived MAP
+    assert core.last_nibp is not None and core.last_nibp.map_derived
+    first = core.last_nibp
+    core.update(Reading.of("map", 88, time=T0 + 0.5, source="nibp"))  # the MAP row, late
+    core.flush()
+    assert core.last_nibp is first
+    assert core.rejected.as_dict() == {"map:late_part": 1}
+    # a duplicated row of a part already in keeps the cycle open
+    run(core, [*parts(T0 + 900, 116, 70, None), *parts(T0 + 900, 116, 70, 85)])
+    assert core.last_nibp is not None and core.last_nibp.map == 85
+    assert core.rejected["sbp:duplicate"] == 1  # (the MAP completed it: then the DBP is late)
+    assert core.rejected["dbp:late_part"] == 1
