@@ -397,6 +397,15 @@ class Thresholds:
         min=1,
         max=20,
     )
+    hypotension_remeasure_min: float = setting(
+        35.0,
+        doc="the NIBP outlier gate holds a below-limit cycle far off its trend at most this "
+        "long waiting for a re-measure, then uses it (Betof Warner 2024: below the BP "
+        "target, recheck at 30 min; plus 5 min for the cycle to run and arrive); a "
+        "below-limit cycle the gate passes raises hypotension at medium at once",
+        min=1,
+        max=480,
+    )
     nibp_cycle_window_s: float = setting(
         60.0,
         doc="NIBP parts (sbp, map, dbp) from one source within this many seconds of the "

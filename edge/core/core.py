@@ -17,8 +17,9 @@ is bounded. ``docs/core.md`` explains methods, defaults and sources.
 ...     out += core.update(Reading.of("sbp", sbp, time=t, source="nibp"))
 ...     out += core.update(Reading.of("dbp", sbp - 45, time=t, source="nibp"))
 ...     out += core.update(Reading.of("map", sbp - 30, time=t, source="nibp"))
->>> [(a.code, a.phase.value, a.priority.value) for a in out]
-[('bp_falling', 'start', 'medium'), ('hypotension', 'start', 'high')]
+>>> [(a.code, a.phase.value, a.priority.value) for a in out]  # doctest: +NORMALIZE_WHITESPACE
+[('bp_falling', 'start', 'medium'), ('hypotension', 'start', 'medium'),
+ ('hypotension', 'escalate', 'high')]
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ class Core:
         self._nibp = NibpAssembler(th.nibp_cycle_window_s)
         self._nibp_gate = NibpOutlierGate(th.nibp_outlier_sigma, th.nibp_outlier_min_mmhg)
         self._held: NibpCycle | None = None
+        self._held_until = math.inf  # a held cycle is released (used) at this time
+        self._remeasure_s = th.hypotension_remeasure_min * 60.0
         self.last_nibp: NibpCycle | None = None
         # weight
         self._weight_range = PLAUSIBLE["weight"]
@@ -239,6 +242,8 @@ class Core:
             self._baseline_close = self._baselines.next_close
         if t > self._nibp.deadline:  # the open cycle's window has passed
             self._close_nibp(out)
+        if t > self._held_until:  # no cycle came to refute a held low one: it stands
+            self._release_held(out)
         self._emit(out, self.rules.nibp_overdue.tick(t))
         self._emit(out, self.rules.dose_hold.tick(t))
         due = self.schedule.check_due(t)
@@ -372,8 +377,11 @@ class Core:
             verdict = gate.check(value, innovation, variance)
         if verdict == "hold":
             self._held = cycle
+            if self.rules.hypotension.below(cycle):  # waits one re-measure interval at most
+                self._held_until = cycle.time + self._remeasure_s
             return
         held, self._held = self._held, None
+        self._held_until = math.inf
         if verdict == "confirm" and held is not None:
             self._accept_cycle(held, out)
         elif verdict == "refute" and held is not None:
@@ -381,6 +389,14 @@ class Core:
             n += held.map is not None and not held.map_derived
             self.rejected.count("nibp", "outlier", n)
         self._accept_cycle(cycle, out)
+
+    def _release_held(self, out: list[Output]) -> None:
+        """The outlier gate holds a cycle at most one re-measure interval, then uses it."""
+        held, self._held = self._held, None
+        self._held_until = math.inf
+        self._nibp_gate.held = None
+        if held is not None:
+            self._accept_cycle(held, out)
 
     def _accept_cycle(self, c: NibpCycle, out: list[Output]) -> None:
         t = c.time

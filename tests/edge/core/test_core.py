@@ -121,7 +121,9 @@ def test_slow_bp_decline_bp_falling_comes_before_hypotension() -> None:
     assert falling and hypo
     assert falling[0].phase == Phase.START and falling[0].priority.value == "medium"
     assert falling[0].time < hypo[0].time
-    assert hypo[0].priority.value == "high"
+    # issue 12: medium at the first low cycle, high once the next one confirms it
+    assert (hypo[0].phase.value, hypo[0].priority.value) == ("start", "medium")
+    assert ("escalate", "high") in [(a.phase.value, a.priority.value) for a in hypo]
     assert "sbp_level" in falling[0].values
 
 
@@ -133,7 +135,9 @@ def test_fast_bp_decline_is_projected_hours_ahead() -> None:
     falling = alerts(out, "bp_falling")
     hypo = alerts(out, "hypotension")
     assert falling and hypo
-    assert hypo[0].time - falling[0].time >= 2 * 3600
+    high = [a for a in hypo if a.priority.value == "high"]  # confirmed: as before issue 12
+    assert high[0].time - falling[0].time >= 2 * 3600
+    assert hypo[0].time - falling[0].time >= 1.5 * 3600  # the first low cycle, 30 min earlier
     assert "projected" in falling[0].message
 
 
@@ -435,11 +439,13 @@ def test_former_constants_are_validated_by_key(key: str, value: object, problem:
 
 def test_former_constants_take_effect() -> None:
     # two confirming cycles by default; one when configured
+    # (issue 12: the first low cycle raises hypotension at medium at once; the
+    # confirming cycles escalate it to high)
     one = Core(Config(bed=BED, thresholds=Thresholds(bp_confirm_cycles=1)))
     out = run(one, nibp(T0, 85, 50, 60))
-    assert [a.code for a in alerts(out)] == ["hypotension"]
+    assert [(a.code, a.priority.value) for a in alerts(out)] == [("hypotension", "high")]
     two = Core(Config(bed=BED))
-    assert not alerts(run(two, nibp(T0, 85, 50, 60)))
+    assert [a.priority.value for a in alerts(run(two, nibp(T0, 85, 50, 60)))] == ["medium"]
     # the SpO2 floor below which a sample is unusable (and blanks what follows)
     low = Core(Config(bed=BED, thresholds=Thresholds(spo2_plausible_min_pct=60.0)))
     run(low, spo2_stream([97.0, 55.0, 97.0]))
@@ -669,3 +675,49 @@ def test_a_late_nibp_part_never_splits_a_cycle() -> None:
     assert core.last_nibp is not None and core.last_nibp.map == 85
     assert core.rejected["sbp:duplicate"] == 1  # (the MAP completed it: then the DBP is late)
     assert core.rejected["dbp:late_part"] == 1
+
+
+def steady_bp(core: Core, n: int, sbp: float = 120.0, every_s: float = 1800.0) -> list:
+    out: list = []
+    for k in range(n):
+        out += run(core, nibp(T0 + k * every_s, sbp + (k % 3) - 1, sbp - 45))
+    return out
+
+
+def test_a_low_cycle_raises_hypotension_at_medium_at_once_and_a_second_makes_it_high() -> None:
+    core = make_core()
+    steady_bp(core, 8, sbp=98.0)  # hovering just above the limit
+    t = T0 + 8 * 1800
+    out = run(core, nibp(t, 86, 52))  # close to its trend: the outlier gate passes it
+    hypo = alerts(out, "hypotension")
+    assert [(a.phase.value, a.priority.value, a.time) for a in hypo] == [("start", "medium", t)]
+    out = run(core, nibp(t + 1800, 85, 50))
+    assert [(a.phase.value, a.priority.value) for a in alerts(out)] == [("escalate", "high")]
+
+
+def test_the_outlier_gate_holds_a_low_cycle_at_most_one_remeasure_interval() -> None:
+    core = make_core()
+    steady_bp(core, 8)
+    t = T0 + 8 * 1800
+    assert run(core, nibp(t, 78, 45)) == []  # 40 mmHg off its trend: held
+    assert core.tick(t + 34 * 60) == []
+    out = core.tick(t + 36 * 60)  # no re-measure came: it is used (remeasure 35 min)
+    assert [(a.code, a.priority.value, a.time) for a in alerts(out)] == [
+        ("hypotension", "medium", t)
+    ]
+    assert core.last_nibp is not None and core.last_nibp.sbp == 78
+    # the same low cycle refuted by a re-measure in time raises nothing
+    core = make_core()
+    steady_bp(core, 8)
+    assert run(core, nibp(t, 78, 45)) == []
+    assert alerts(run(core, nibp(t + 20 * 60, 119, 75))) == []
+    assert core.rejected["nibp:outlier"] == 2
+    # and confirmed by the re-measure: high at once
+    core = make_core()
+    steady_bp(core, 8)
+    run(core, nibp(t, 78, 45))
+    out = run(core, nibp(t + 20 * 60, 80, 46))
+    assert [(a.phase.value, a.priority.value) for a in alerts(out, "hypotension")] == [
+        ("start", "medium"),
+        ("escalate", "high"),
+    ]
