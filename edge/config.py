@@ -191,7 +191,52 @@ class Thresholds:
         50.0, doc="desaturation SatSeconds setting (Nellcor, clinical.md)", min=10, max=200
     )
     rapid_desat_points: float = setting(
-        10.0, doc="rapid desaturation drop in points (Masimo Rapid Desat -5/-10)", min=3, max=30
+        10.0,
+        doc="no longer used (kept so existing configuration files load): until issue 12 a "
+        "sample this far below hold_spo2_pct raised desaturation at once (Masimo Rapid "
+        "Desat); the bedside monitor alarms locally, capleak reports what is sustained",
+        min=3,
+        max=30,
+    )
+    desaturation_min_s: float = setting(
+        30.0,
+        doc="desaturation needs SpO2 below hold_spo2_pct this long (and the SatSeconds "
+        "integral at satseconds_limit): Dartmouth surveillance paged only after a limit "
+        "had been breached > 30 s (Taenzer 2010, clinical.md 'Alarm practice'); an "
+        "unflagged dip of <= 20 s does not alert, a sustained SpO2 of 86 % does within 60 s",
+        min=0,
+        max=3600,
+    )
+    desaturation_suspect_min_s: float = setting(
+        120.0,
+        doc="a desaturation with motion evidence (device flags, an erratic pulse, PI "
+        "collapse, a fall faster than physiology) within desaturation_evidence_s needs "
+        "this long (this project's choice, 4 x desaturation_min_s; alarm validation "
+        "against a second signal, Charbonnier & Gentil 2010, signal-processing.md)",
+        min=0,
+        max=3600,
+    )
+    desaturation_evidence_s: float = setting(
+        30.0,
+        doc="motion evidence this long before a desaturation starts makes it suspect "
+        "(device flags lag the artifact by 2-8 s, issue 12; the fast-drop filter holds a "
+        "step for spo2_confirm_s first)",
+        min=0,
+        max=600,
+    )
+    spo2_implausible_fall_points: float = setting(
+        20.0,
+        doc="an SpO2 fall of this many points within 2 s is faster than physiology (issue "
+        "12) and is motion evidence for desaturation",
+        min=5,
+        max=50,
+    )
+    pi_collapse_ratio: float = setting(
+        0.5,
+        doc="a perfusion index below this fraction of its 5-min average is motion evidence "
+        "for desaturation (this project's choice; low perfusion is a device flag too)",
+        min=0.05,
+        max=0.95,
     )
     tachycardia_bpm: float = setting(
         100.0, doc="tachycardia above this, sustained (Dutcher 2014, Table 3)", min=60, max=200

@@ -108,6 +108,11 @@ class Core:
         self._pulse_minutes = MinuteMean(60.0)
         self._spo2_minute: tuple[float, float] | None = None
         self._pulse_avg = ExpAverage(th.pulse_average_half_life_s)  # the 'persisting' HR
+        # motion evidence for desaturation: raw SpO2 falls, perfusion index
+        self._spo2_raw = (-math.inf, 0.0)  # (time, value) of the last raw SpO2 sample
+        self._fall_points = th.spo2_implausible_fall_points
+        self._pi_avg = ExpAverage(300.0)
+        self._pi_ratio = th.pi_collapse_ratio
         # NIBP
         self._nibp = NibpAssembler(th.nibp_cycle_window_s)
         self._nibp_gate = NibpOutlierGate(th.nibp_outlier_sigma, th.nibp_outlier_min_mmhg)
@@ -262,6 +267,8 @@ class Core:
             return False
         if r.signal != "pi":
             self.rejected.count(r.signal, fault_reason(r) or "flagged")
+        if r.signal in ("spo2", "pulse", "pi"):
+            self.rules.desaturation.evidence(t)
         if not flags.isdisjoint(SENSOR_OFF_FLAGS):
             self._emit(out, self.rules.sensor_off.off(r.source, t))
         return True
@@ -281,11 +288,19 @@ class Core:
         if self.rules.sensor_off.pending:
             self._emit(out, self.rules.sensor_off.on(r.source, t))
         v = r.value
+        desaturation = self.rules.desaturation
+        t_raw, v_raw = self._spo2_raw
+        self._spo2_raw = (t, v)
+        motion = self._motion
+        if (t - t_raw <= 2.0 and v_raw - v >= self._fall_points) or (
+            t < motion.until and motion.active(t)
+        ):
+            desaturation.evidence(t)  # faster than physiology, or an erratic pulse
         reason = self._spo2_clean.reject(t, v)
         if reason is not None:
             self.rejected.count("spo2", reason)
             return
-        self._emit(out, self.rules.desaturation.update(t, v))
+        self._emit(out, desaturation.update(t, v))
         done = self._spo2_minutes.add(t, v)
         if done is not None:
             # a finished minute of SpO2; t (the reading that closed it) is the alert time
@@ -324,8 +339,14 @@ class Core:
             self._emit(out, self.rules.tachycardia.update(t, hr, mean))
 
     def _on_pi(self, r: Reading, t: float, out: list[Output]) -> None:
-        if r.flags and not r.flags.isdisjoint(SENSOR_OFF_FLAGS):
-            self._flagged(r, t, out)
+        if r.flags and self._flagged(r, t, out):
+            return
+        avg = self._pi_avg
+        v = r.value
+        if avg.value is not None and v < self._pi_ratio * avg.value:
+            self.rules.desaturation.evidence(t)  # perfusion collapsing: motion or probe
+        if 0.0 < v <= PLAUSIBLE["pi"][1] and t > avg.last_time:
+            avg.update(t, v)
 
     # ------------------------------------------------------------------ NIBP
 
