@@ -286,6 +286,21 @@ class Thresholds:
     baseline_learn_h: float = setting(
         2.0, doc="learn baselines from the first hours when not configured", min=0.25, max=48
     )
+    baseline_min_cycles: int = setting(
+        4,
+        doc="a learned SBP/MAP baseline is used (by the %-below-baseline rule) only from at "
+        "least this many cycles (issue 12: 'learned, n=2' moved every %-rule); its value is "
+        "the median, robust to one dip or outlier; otherwise configure or command one",
+        min=1,
+        max=50,
+    )
+    baseline_min_span_h: float = setting(
+        1.0,
+        doc="...and only when those cycles span at least this many hours (NIBP every 15 min "
+        "to 4 h, signal-processing.md 'The data': one burst of re-measures is one reading)",
+        min=0,
+        max=48,
+    )
     bp_hysteresis_mmhg: float = setting(
         5.0,
         doc="BP alerts end only this far back above their limit (NIBP error +-5 mmHg, "

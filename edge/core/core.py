@@ -83,6 +83,8 @@ class Core:
                 "map": pt.baseline_map_mmhg,
                 "spo2": pt.baseline_spo2_pct,
             },
+            th.baseline_min_cycles,
+            th.baseline_min_span_h,
         )
         cusum = th.nibp_cusum_h
         self.trend = {
