@@ -763,3 +763,21 @@ def test_desaturation_with_motion_evidence_needs_longer() -> None:
     out = run(make_core(), oximeter(base + dip + [(84.0, 81.0, calm)] * 200))
     desat = alerts(out, "desaturation")
     assert desat and desat[0].time - (T0 + 300) <= 10 + 120 + 30
+
+
+def test_cls_suspected_only_from_confirmed_trend_evidence() -> None:
+    core = make_core(baseline_weight_kg=70.0, baseline_sbp_mmhg=120.0, baseline_map_mmhg=85.0)
+    out = []
+    for k in range(7):  # weight over 10 %: one domain
+        out += core.update(Reading.of("weight", 70 + k * 1.3, time=T0 + k * 3600, source="s"))
+    assert alerts(out, "weight_gain")
+    t = T0 + 7 * 3600
+    # a desaturation (seconds-scale) and one low cuff cycle: single samples, no CLS
+    out += run(core, spo2_stream([97.0] * 60 + [85.0] * 120 + [97.0] * 120, start=t))
+    out += run(core, nibp(t + 600, 84, 50, 61))
+    assert alerts(out, "desaturation") and alerts(out, "hypotension")
+    assert not alerts(out, "cls_suspected")
+    out += run(core, nibp(t + 1800, 83, 50, 60))  # the confirming cycle: high
+    cls = alerts(out, "cls_suspected")
+    assert cls and cls[0].time == t + 1800 and cls[0].values["bp_rank"] >= 2
+    assert cls[0].values["spo2_rank"] == 0
