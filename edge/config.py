@@ -265,6 +265,14 @@ class Thresholds:
         min=0,
         max=3600,
     )
+    signal_lost_spo2_min: float = setting(
+        10.0,
+        doc="signal_lost (technical) when SpO2, once received, has had no valid reading "
+        "(absent, 0, sensor_off, searching) this long (issue 12 default 10 min; a real ICU "
+        "record had 189 min of SpO2 = 0 without any alert)",
+        min=1,
+        max=1440,
+    )
     sensor_off_grace_s: float = setting(
         60.0, doc="sensor_off after the device reports no/off sensor this long", min=0, max=3600
     )

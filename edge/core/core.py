@@ -115,6 +115,7 @@ class Core:
         self._fall_points = th.spo2_implausible_fall_points
         self._pi_avg = ExpAverage(300.0)
         self._pi_ratio = th.pi_collapse_ratio
+        self._spo2_valid_min = th.spo2_plausible_min_pct
         # NIBP
         self._nibp = NibpAssembler(th.nibp_cycle_window_s)
         self._nibp_gate = NibpOutlierGate(th.nibp_outlier_sigma, th.nibp_outlier_min_mmhg)
@@ -252,6 +253,7 @@ class Core:
         if t > self._held_until:  # no cycle came to refute a held low one: it stands
             self._release_held(out)
         self._emit(out, self.rules.nibp_overdue.tick(t))
+        self._emit(out, self.rules.signal_lost.tick(t))
         self._emit(out, self.rules.dose_hold.tick(t))
         due = self.schedule.check_due(t)
         if due is not None:
@@ -290,6 +292,8 @@ class Core:
         if self.rules.sensor_off.pending:
             self._emit(out, self.rules.sensor_off.on(r.source, t))
         v = r.value
+        if self._spo2_valid_min <= v <= 100.0:  # a valid reading: the signal is there
+            self._emit(out, self.rules.signal_lost.good("spo2", t))
         desaturation = self.rules.desaturation
         t_raw, v_raw = self._spo2_raw
         self._spo2_raw = (t, v)

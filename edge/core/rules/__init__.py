@@ -21,6 +21,7 @@ rule                      alert code
 :class:`NibpOverdue`      ``nibp_overdue``
 :class:`DoseHold`         ``dose_hold_advised`` (the pre-dose check)
 :class:`SensorOff`        ``sensor_off`` (one per device)
+:class:`SignalLost`       ``signal_lost`` (one per watched signal)
 ========================  ==============================================
 """
 
@@ -32,7 +33,7 @@ from edge.core.rules.heart_rate import Tachycardia
 from edge.core.rules.leak import ClsSuspected
 from edge.core.rules.oxygenation import Desaturation, SpO2Falling
 from edge.core.rules.pressure import BpFalling, Hypotension
-from edge.core.rules.technical import NibpOverdue, SensorOff
+from edge.core.rules.technical import NibpOverdue, SensorOff, SignalLost
 from edge.core.rules.weight import WeightGain
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Rule",
     "RuleSet",
     "SensorOff",
+    "SignalLost",
     "SpO2Falling",
     "Tachycardia",
     "WeightGain",
@@ -73,6 +75,7 @@ class RuleSet:
         "hypotension",
         "nibp_overdue",
         "sensor_off",
+        "signal_lost",
         "spo2_falling",
         "tachycardia",
         "weight_gain",
@@ -99,6 +102,7 @@ class RuleSet:
         self.nibp_overdue = NibpOverdue(th.nibp_overdue_min)
         self.dose_hold = DoseHold.from_thresholds(th)
         self.sensor_off = SensorOff(th.sensor_off_grace_s, max_sources)
+        self.signal_lost = SignalLost({"spo2": th.signal_lost_spo2_min * 60.0})
         #: bed-level conditions by code (per-device sensor_off ones: :attr:`sensor_off`)
         self.conditions: dict[str, Condition] = {
             rule.code: rule.condition
@@ -120,4 +124,5 @@ class RuleSet:
         """Active conditions: code (with ``/source`` for per-device ones) -> priority."""
         act = {c.code: c.priority.value for c in self.conditions.values() if c.priority}
         act.update(self.sensor_off.active)
+        act.update(self.signal_lost.active)
         return act

@@ -781,3 +781,29 @@ def test_cls_suspected_only_from_confirmed_trend_evidence() -> None:
     cls = alerts(out, "cls_suspected")
     assert cls and cls[0].time == t + 1800 and cls[0].values["bp_rank"] >= 2
     assert cls[0].values["spo2_rank"] == 0
+
+
+def test_signal_lost_after_ten_minutes_without_valid_spo2() -> None:
+    core = make_core()
+    out = run(core, spo2_stream([97.0] * 60))
+    zeros = spo2_stream([0.0] * 900, start=T0 + 60)  # probe off, reported as 0 for 15 min
+    searching = [
+        Reading.of("spo2", 50, time=T0 + 960 + i, source="spo2", flags={"searching"})
+        for i in range(300)
+    ]
+    out += run(core, zeros + searching)
+    out += run(core, spo2_stream([96.0] * 5, start=T0 + 1260))
+    lost = alerts(out, "signal_lost")
+    assert [(a.phase.value, a.priority.value, a.kind.value, a.source) for a in lost] == [
+        ("start", "medium", "technical", "spo2"),
+        ("end", "medium", "technical", "spo2"),
+    ]
+    assert lost[0].time == T0 + 59 + 601  # 10 min after the last valid reading
+    assert lost[1].time == T0 + 1260
+    # driven by ticks as well, when nothing arrives at all; never before a first reading
+    quiet = make_core()
+    assert alerts(quiet.tick(T0 + 3600), "signal_lost") == []
+    run(quiet, spo2_stream([97.0] * 5))
+    assert alerts(quiet.tick(T0 + 4 + 599)) == []
+    assert [a.code for a in quiet.tick(T0 + 4 + 601)] == ["signal_lost"]
+    assert quiet.active == {"signal_lost/spo2": "medium"}
