@@ -364,8 +364,9 @@ class Core:
                 return
             self._close_nibp(out)
         if not asm.open:
-            if asm.late(r):  # a part of the cycle closed last: it never starts a cycle
-                self.rejected.count(r.signal, "late_part")
+            why = asm.late(r)
+            if why is not None:  # a part of the cycle closed last: it never starts a cycle
+                self.rejected.count(r.signal, why)
                 return
             timeline = self._timeline
             if t <= timeline.last["nibp"]:

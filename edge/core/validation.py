@@ -128,7 +128,8 @@ class NibpAssembler:
     Charting systems and HL7 feeds send SBP, MAP and DBP as separate readings,
     with times a few ms (or s) apart, in any order, sometimes without MAP (issue
     12). Parts from one source within ``window_s`` of the first part received
-    form one cycle; the cycle's time is its earliest part's. The caller closes
+    (less than ``window_s`` after the first) form one cycle; the cycle's time is its
+    earliest part's. The caller closes
     the cycle (:meth:`flush`) when all three parts are in, when a part that does
     not :meth:`belongs` arrives, or once the time passes :attr:`deadline`. A part
     that arrives after its cycle was closed is :meth:`late` and never starts a
@@ -143,8 +144,12 @@ class NibpAssembler:
     ...     a.add(r)
     >>> a.complete, a.flush()
     (True, NibpCycle(time=900.0, source='nibp', sbp=118.0, map=88.0, dbp=70.0, map_derived=False))
-    >>> a.late(Reading.of("dbp", 70, time=930.0, source="nibp"))   # after it closed
-    True
+    >>> a.late(Reading.of("dbp", 70, time=900.002, source="nibp"))  # a repeated row
+    'duplicate'
+    >>> a.add(Reading.of("sbp", 117, time=1800.0, source="nibp"))
+    >>> a.add(Reading.of("dbp", 69, time=1800.0, source="nibp"))
+    >>> a.flush().map_derived, a.late(Reading.of("map", 85, time=1800.5, source="nibp"))
+    (True, 'late_part')
     """
 
     __slots__ = (
@@ -170,7 +175,8 @@ class NibpAssembler:
         self._map: float | None = None
         self._dbp: float | None = None
         self.spoiled: str | None = None
-        self._closed: tuple[str, float] = ("", math.nan)  # (source, first) of the last cycle
+        # the cycle closed last: (source, first part's time, its parts' values by signal)
+        self._closed: tuple[str, float, dict[str, float]] = ("", math.nan, {})
 
     @property
     def open(self) -> bool:
@@ -187,7 +193,7 @@ class NibpAssembler:
 
     def _near(self, reading: Reading, source: str, first: float) -> bool:
         t = reading.time
-        return t is not None and reading.source == source and abs(t - first) <= self.window_s
+        return t is not None and reading.source == source and abs(t - first) < self.window_s
 
     def belongs(self, reading: Reading) -> bool:
         """Whether ``reading`` is part of the open cycle (same source, in the window, slot free)."""
@@ -201,10 +207,16 @@ class NibpAssembler:
             return False
         return getattr(self, "_" + reading.signal) is not None
 
-    def late(self, reading: Reading) -> bool:
-        """Whether ``reading`` belongs to the cycle closed last (it arrived after the close)."""
-        source, first = self._closed
-        return self._near(reading, source, first)
+    def late(self, reading: Reading) -> str | None:
+        """Why ``reading`` belongs to the cycle closed last (it arrived after the close):
+        ``late_part`` (a part it did not have), ``duplicate`` (a repeated row), or None."""
+        source, first, had = self._closed
+        if not self._near(reading, source, first):
+            return None
+        value = had.get(reading.signal)
+        if value is None:
+            return "late_part"
+        return "duplicate" if value == reading.value else None
 
     def add(self, reading: Reading) -> None:
         """Add to the open cycle (the caller flushes first if it does not :meth:`belongs`)."""
@@ -231,7 +243,8 @@ class NibpAssembler:
             mean = derive_map(sbp, dbp)
             derived = True
         cycle = NibpCycle(self.time, self.source, sbp, mean, dbp, derived)
-        self._closed = (self.source, self.first)
+        had = {n: v for n, v in (("sbp", sbp), ("map", self._map), ("dbp", dbp)) if v is not None}
+        self._closed = (self.source, self.first, had)
         self.time = None
         self.first = math.inf
         self._sbp = self._map = self._dbp = None
