@@ -116,6 +116,8 @@ class AccutorrDecoder:
         self.emit_spo2 = bool(opts.get("spo2", True))
         self._framer = LineFramer(max_len=128)
         self.rejected: Counter[str] = self._framer.rejected
+        #: Valid answers decoded, with or without a value.
+        self.frames = 0
         self._last: tuple[int | None, ...] | None = None  # (sbp, map, dbp)
         self._last_minutes: int | None = None
 
@@ -129,6 +131,7 @@ class AccutorrDecoder:
             if answer is None:
                 self.rejected["malformed"] += 1
                 continue
+            self.frames += 1
             out.extend(self.decode_answer(answer, now))
         return out
 

@@ -13,15 +13,21 @@ Protocol (``shared/docs/protocols.md``):
 - Header: ``ST`` stable, ``US`` unstable (in motion), ``OL`` overload,
   ``QT`` count (pieces, not a weight).
 - An optional two-character data-type field follows the header (``GS``
-  gross, ``NT`` net, ``G `` and others): it is accepted and ignored.
+  gross, ``NT`` net, ``G `` and others): it is accepted and ignored, except
+  ``TR`` (tare): ``ST,TR,+0002345kg`` is the tare weight the scale subtracts
+  (a container, a bed frame), not what is on it.
 - The value has a sign, may be zero- or space-padded, and is followed by the
-  unit, right-aligned in three characters: ``  g``, ``kg``, `` lb``.
+  unit, right-aligned in three characters: ``  g``, ``kg``, `` lb``; in
+  percent mode ``  %`` (``ST,+000123.4  %``: the load as a percentage of a
+  stored reference mass, not a mass).
 
 Decoding:
 - ``weight`` in kg: g / 1000, lb x 0.45359237 (exact decimal arithmetic, then
   rounded to 6 decimals, i.e. milligram resolution).
-- ``US`` sets the ``unstable`` flag. ``OL`` and ``QT`` are valid frames that
-  yield no reading (counted in ``ignored``, not in ``rejected``).
+- ``US`` sets the ``unstable`` flag. ``OL``, ``QT``, a ``TR`` (tare) print
+  and a percent-mode print are valid frames that yield no reading (counted in
+  ``ignored`` as ``overload``, ``count``, ``tare``, ``percent``; not in
+  ``rejected``, so a scale left in percent mode is never taken for garbage).
 - Anything else (an unknown header, a unit that is not g/kg/lb, a value that is
   not a number) is rejected whole (``malformed``).
 
@@ -50,7 +56,7 @@ from drivers.framing import LineDecoder
 from drivers.model import Model, VitalState
 from edge.vocabulary import Flag, Reading
 
-_LINE = re.compile(r"^(ST|US|OL|QT),(?:([A-Z ]{2}),)?([+-][ 0-9.E+-]*?)\s*([A-Za-z]{0,3})$")
+_LINE = re.compile(r"^(ST|US|OL|QT),(?:([A-Z ]{2}),)?([+-][ 0-9.E+-]*?)\s*([A-Za-z]{0,3}|%)$")
 TO_KG: Mapping[str, Decimal] = {
     "g": Decimal("0.001"),
     "kg": Decimal(1),
@@ -76,13 +82,19 @@ class AdScaleDecoder(LineDecoder):
         if m is None:
             self.rejected["malformed"] += 1
             return []
-        header, _kind, raw, unit = m.groups()
+        header, kind, raw, unit = m.groups()
         if header in ("OL", "QT"):
             self.ignored["overload" if header == "OL" else "count"] += 1
             return []
-        factor = TO_KG.get(unit)
         number = raw.replace(" ", "")
-        if factor is None or not re.fullmatch(r"[+-]\d*\.?\d+|[+-]\d+\.", number):
+        if not re.fullmatch(r"[+-]\d*\.?\d+|[+-]\d+\.", number):
+            self.rejected["malformed"] += 1
+            return []
+        if kind == "TR" or unit == "%":  # a tare print; a percent-mode print: no mass
+            self.ignored["tare" if kind == "TR" else "percent"] += 1
+            return []
+        factor = TO_KG.get(unit)
+        if factor is None:
             self.rejected["malformed"] += 1
             return []
         try:

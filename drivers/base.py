@@ -43,6 +43,13 @@ class Decoder(Protocol):
     corrupt input only, never valid frames that carry no value (dashes,
     overload).
 
+    Decoders in this package also count ``frames``: valid frames decoded, with
+    or without a reading (a dashes line, a sensor-off packet, an overload
+    print). The transport takes a growing ``frames`` (or any reading) as the
+    device's sign of life and bytes that grow only ``rejected`` as garbage
+    (``drivers.transport``: a device is online only while it yields valid
+    frames). It is optional for other implementations (readings count then).
+
     Decoders in this package also have ``reset()``: forget partial frames (the
     transport calls it after a reconnect, so bytes from before a gap are never
     joined to bytes after it). It is optional for other implementations.
@@ -62,7 +69,8 @@ class Session(Protocol):
     ``feed(data, now, stamp)`` -> (readings, bytes to write); ``on_timer(now)`` ->
     bytes to write, called at least every ``next_timer(now)`` seconds;
     ``reset()`` after (re)opening the port; ``close(now)`` -> bytes to write
-    before closing it. ``associated`` is True while data can flow.
+    before closing it. ``associated`` is True while data can flow. ``frames``
+    (optional, as for a decoder) counts valid messages received.
     """
 
     rejected: Counter[str]

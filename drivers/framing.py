@@ -58,8 +58,8 @@ class LineDecoder:
 
     A subclass sets ``max_len`` and implements :meth:`decode_line`; everything
     else (any chunking, bounded memory, garbage counted in ``rejected``, lines
-    the protocol defines but that carry no reading counted in ``ignored``) is
-    here once.
+    the protocol defines but that carry no reading counted in ``ignored``, every
+    line that is not garbage counted in ``frames``) is here once.
     """
 
     max_len: ClassVar[int] = 512
@@ -69,14 +69,20 @@ class LineDecoder:
         self._framer = LineFramer(max_len=self.max_len)
         self.rejected: Counter[str] = self._framer.rejected
         self.ignored: Counter[str] = Counter()
+        #: Valid lines decoded, with or without a reading (the transport's sign of life).
+        self.frames = 0
 
     def reset(self) -> None:
         self._framer.reset()
 
     def feed(self, data: bytes, now: float | None = None) -> list[Reading]:
         out: list[Reading] = []
+        rejected = self.rejected
         for line in self._framer.feed(data):
+            before = rejected.total()
             out.extend(self.decode_line(line, now))
+            if rejected.total() == before:
+                self.frames += 1
         return out
 
     def decode_line(self, line: bytes, now: float | None = None) -> list[Reading]:

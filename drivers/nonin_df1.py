@@ -72,6 +72,8 @@ class NoninDf1Decoder:
     def __init__(self, source: str = "nonin-df1", options: Mapping[str, Any] | None = None):
         self.source = source
         self.rejected: Counter[str] = Counter()
+        #: Frames decoded, with or without a value (no checksum: garbage can pass).
+        self.frames = 0
         self._frame = bytearray()
         self._skipping = False
 
@@ -104,6 +106,7 @@ class NoninDf1Decoder:
         if spo2 > 100 and spo2 != SPO2_MISSING:
             self.rejected["malformed"] += 1
             return []
+        self.frames += 1
         flags = status_flags(status)
         out = []
         if spo2 != SPO2_MISSING:

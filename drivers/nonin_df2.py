@@ -125,6 +125,9 @@ class NoninDecoder:
     def __init__(self, source: str = "nonin-df2", options: Mapping[str, Any] | None = None):
         self.source = source
         self.rejected: Counter[str] = Counter()
+        #: Whole valid packets decoded, with or without a value (not single frames: a
+        #: format #7 frame has no start byte, so garbage passes a frame check often).
+        self.frames = 0
         self._buf = bytearray()
         self._skipping = False
         self._data: list[int] = []  # DATA bytes of the packet being collected
@@ -182,6 +185,7 @@ class NoninDecoder:
         if (spo2 > 100 and spo2 != SPO2_MISSING) or (hr > 400 and hr != HR_MISSING):
             self.rejected["malformed"] += 1
             return []
+        self.frames += 1
         flags = status_flags(self._status)
         out = []
         if spo2 != SPO2_MISSING:

@@ -24,10 +24,15 @@ on this API:
 - ``on_reading(Reading)``: each decoded reading, with ``source = settings.device_id``.
   A reading whose frame has no time of its own is stamped ``clock.now()`` at
   receipt (the decoder is fed ``now=clock.now()``).
-- ``on_status(DeviceStatus)``: transitions only. ``online=True`` when data
-  flows (the first bytes after start, and again after an offline report);
-  ``online=False`` when no byte has arrived for ``max_quiet_s``, or the port
-  has been unavailable (cannot be opened, vanished, errors) for
+- ``on_status(DeviceStatus)``: transitions only. ``online=True`` when the
+  device yields valid frames (the first one after start, and again after an
+  offline report): a reading, or a valid frame without one (the decoder's
+  ``frames`` count grows: dashes, sensor off, overload). Bytes are not
+  enough. ``online=False`` when no byte has arrived for ``max_quiet_s``; or
+  the bytes are garbage (a wrong baud rate): the decoder counted them in
+  ``rejected`` and no valid frame followed for ``max_garbled_s`` (reason
+  ``garbled: N bytes, no valid frame for X s``); or the port has been
+  unavailable (cannot be opened, vanished, errors) for
   ``min(port_down_grace_s, max_quiet_s)``. ``reason`` says which, naming the
   last port error. The runtime maps these to ``device_offline`` /
   ``device_online`` technical alerts.
@@ -47,6 +52,15 @@ Behaviour:
 - The effective maximum quiet time is ``settings.max_quiet_s``, else the
   driver's; for a polled device at least 2.5 poll intervals (in real seconds).
   ``None`` (a scale printing on demand): silence is normal.
+- Garbage: ``max_garbled_s`` is the maximum quiet time, or ``port_down_grace_s``
+  (5 s) for a device that may be silent (``None``): a scale's print is
+  complete in well under a second, so a rejected print with no valid one for
+  5 s is garbage, while a scale that says nothing is never garbled. Only
+  bytes the decoder *rejects* start the timer (a partial frame waiting for
+  its end does not), and any valid frame stops it, so sporadic corruption in
+  a valid stream never reports the device. A garbled device stays connected
+  (reopening the port would not change the baud rate): it is reported
+  offline, and online again at its first valid frame.
 - Reconnect: when opening fails, the port errors (an unplugged USB adapter
   raises ``SerialException``; a closed pty gives EIO; a closed socket EOF),
   or the device is silent for the quiet time, the port is closed and reopened
@@ -175,6 +189,8 @@ class DeviceLink:
         self.port_down_grace_s = (
             port_down_grace_s if quiet is None else min(port_down_grace_s, quiet)
         )
+        #: Garbage without a valid frame for this long (real seconds) reports offline.
+        self.max_garbled_s: float = quiet if quiet is not None else self.port_down_grace_s
         #: ``None`` until the first transition, then the last reported state.
         self.online: bool | None = None
         self.reconnects = 0
@@ -187,6 +203,13 @@ class DeviceLink:
         self._last_data = time.monotonic()
         self._port_down_since: float | None = None
         self._last_error = ""
+        # Garbage tracking: what the decoder had counted at the last chunk, when it
+        # first rejected bytes since the last valid frame, and the bytes since then.
+        target = self.session if self.session is not None else self.decoder
+        self._frames_seen: int | None = getattr(target, "frames", None)
+        self._rejected_seen = target.rejected.total()
+        self._garbage_since: float | None = None
+        self._bytes_since_valid = 0
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> DeviceLink:
@@ -326,6 +349,9 @@ class DeviceLink:
         if self.max_quiet_s is not None:
             due = max(self._last_data, opened) + self.max_quiet_s - time.monotonic()
             wait = min(wait, max(0.0, due) + 0.01)
+        if self._garbage_since is not None and self.online is not False:
+            due = self._garbage_since + self.max_garbled_s - time.monotonic()
+            wait = min(wait, max(0.0, due) + 0.01)
         return wait
 
     def _read(self, port: serial.SerialBase, fd: int | None, wait: float) -> bytes:
@@ -362,10 +388,8 @@ class DeviceLink:
         now = self.clock.now()
         if self.on_bytes is not None:
             self._call(self.on_bytes, "rx", data, now)
-        if self.online is not True:
-            again = self.online is False
-            self._status(True, now, "data flowing again" if again else "data flowing")
         out = b""
+        target = self.session if self.session is not None else self.decoder
         try:
             if self.session is not None:
                 readings, out = self.session.feed(data, real, stamp=now)
@@ -373,17 +397,36 @@ class DeviceLink:
                 readings = self.decoder.feed(data, now=now)
         except Exception:  # a decoder must never raise; if one does, lose this chunk only
             log.exception("%s: decoder failed on %d bytes", self.settings.device_id, len(data))
-            target = self.session if self.session is not None else self.decoder
             target.rejected["decoder_error"] += 1
             reset = getattr(target, "reset", None)
             if reset is not None:
                 reset()
+            self._judge(target, False, len(data), real, now)
             return
+        self._judge(target, bool(readings), len(data), real, now)
         if port is not None:
             self._session_write(port, out)  # port errors propagate: they mean reconnect
         for reading in readings:
             self.readings_out += 1
             self._call(self.on_reading, reading.stamped(now))
+
+    def _judge(self, target: Any, readings: bool, size: int, real: float, now: float) -> None:
+        """Valid frames (readings, or ``frames`` grew) or garbage (``rejected`` grew)?"""
+        frames = getattr(target, "frames", None)
+        rejected = target.rejected.total()
+        valid = readings or (frames is not None and frames != self._frames_seen)
+        garbage = rejected > self._rejected_seen
+        self._frames_seen, self._rejected_seen = frames, rejected
+        if valid:
+            self._garbage_since = None
+            self._bytes_since_valid = 0
+            if self.online is not True:
+                again = self.online is False
+                self._status(True, now, "valid frames again" if again else "valid frames")
+            return
+        self._bytes_since_valid += size
+        if garbage and self._garbage_since is None:
+            self._garbage_since = real
 
     def _offline_due(self) -> float | None:
         """The real (monotonic) time at which offline is due, if it is not reported yet."""
@@ -394,6 +437,8 @@ class DeviceLink:
             due.append(self._last_data + self.max_quiet_s)
         if self._port_down_since is not None:
             due.append(self._port_down_since + self.port_down_grace_s)
+        if self._garbage_since is not None:
+            due.append(self._garbage_since + self.max_garbled_s)
         return min(due) if due else None
 
     def _check_offline(self) -> None:
@@ -404,6 +449,12 @@ class DeviceLink:
             reason = f"no data for {self.max_quiet_s:g} s"
             if self._last_error and self._port_down_since is not None:
                 reason += f" ({self._last_error})"
+            self._status(False, self.clock.now(), reason)
+        elif self._garbage_since is not None and real - self._garbage_since > self.max_garbled_s:
+            reason = (
+                f"garbled: {self._bytes_since_valid} bytes, "
+                f"no valid frame for {self.max_garbled_s:g} s"
+            )
             self._status(False, self.clock.now(), reason)
         elif (
             self._port_down_since is not None

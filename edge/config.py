@@ -535,6 +535,22 @@ class StorageConfig:
         min=10,
         max=100_000,
     )
+    core_state_interval_s: float = setting(
+        60.0,
+        doc="save the core's state (baselines, doses, conditions, trends) at most this often, "
+        "real seconds, and at once on every alert event, dose or baseline command and on stop; "
+        "as publish.trends_interval_s: a crash loses at most a minute of learning-window sums",
+        min=1,
+        max=3600,
+    )
+    core_state_max_age_h: float = setting(
+        24.0,
+        doc="restore a saved core state only if it is younger; an older one is from another "
+        "admission or cycle (HD IL-2: days 1-5, rest days 6-14; clinical.md, Proleukin "
+        "dosage) whose baselines are not this patient's pre-treatment values",
+        min=0,
+        max=24 * 14,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,6 +79,16 @@ class SignalInfo:
 #: (``shared/docs/messaging-and-ops.md``). The perfusion index has no LOINC
 #: vital-signs code: its entry is the MDC term only (MDC_PULS_OXIM_PERF_REL,
 #: 150448 = 2 x 65536 + 19376) and LOINC is left empty on purpose.
+#:
+#: ``pi`` is the perfusion number *as the device reports it*, value unchanged:
+#: Masimo's PI is a percentage (0.02-20 %); Philips IntelliVue's Perf (the same
+#: MDC term) is a relative, dimensionless index (0-10), published under ``pi``
+#: with the unit ``%`` of the signal. The two scales are not interchangeable;
+#: consumers that compare values read the device (the reading's ``source``).
+#: The core uses ``pi`` only for its quality flags (``sensor_off`` and the
+#: like), never its value, so the mapping cannot move an alert. A signal of its
+#: own (``perf_rel``, UCUM ``1``) needs a core handler first: the core keys its
+#: processing on the signal and would reject an unknown one.
 SIGNALS: Mapping[str, SignalInfo] = {
     info.signal.value: info
     for info in (
@@ -126,7 +136,13 @@ SIGNALS: Mapping[str, SignalInfo] = {
             Signal.WEIGHT, Unit.KG, "MDC_MASS_BODY_ACTUAL", 188736, "29463-7", "body weight"
         ),
         SignalInfo(
-            Signal.PI, Unit.PERCENT, "MDC_PULS_OXIM_PERF_REL", 150448, "", "perfusion index"
+            Signal.PI,
+            Unit.PERCENT,
+            "MDC_PULS_OXIM_PERF_REL",
+            150448,
+            "",
+            "perfusion index as the device reports it: Masimo PI in %; Philips IntelliVue "
+            "Perf, relative and dimensionless (0-10), value unchanged",
         ),
     )
 }

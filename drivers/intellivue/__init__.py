@@ -73,7 +73,12 @@ code u16, FLOAT-Type u32. Physio ids: NOM_PRESS_BLD_NONINV_SYS/DIA/MEAN
 18949/18950/18951 -> ``sbp``/``dbp``/``map``; NOM_PULS_OXIM_SAT_O2 19384 ->
 ``spo2``; NOM_PLETH_PULS_RATE 18466 -> ``pulse``; NOM_PULS_OXIM_PERF_REL
 19376 -> ``pi``. Units: mmHg 3872 (kPa 3843 converted), % 544, /min 2720,
-PI also dimensionless 512.
+PI also dimensionless 512. Perf is Philips' *relative* perfusion, a
+dimensionless 0-10 index (a real monitor sends it with unit 512: the
+reference session in ``tests/drivers/intellivue/test_real_session.py``), not
+Masimo's PI in %: it is published under ``pi`` with its value unchanged
+(``edge.vocabulary.SIGNALS``, where the mapping is documented); the core
+reads only the flags of ``pi``.
 
 FLOAT-Type: signed 8-bit exponent, signed 24-bit mantissa, value = m x 10^e.
 Special mantissas NaN 0x7FFFFF, NRes 0x800000, +INF 0x7FFFFE, -INF 0x800002

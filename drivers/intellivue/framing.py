@@ -17,8 +17,9 @@ patient-monitor-datalogger ``CrcCcittFcsAlgorithm.cs``):
 
 The reader never raises on garbage: a frame with a bad FCS, a wrong header, a
 length that does not match or no EOF before the next BOF is dropped and
-counted in ``rejected``; the next well-formed frame is decoded (recovery within
-one frame). Memory is bounded by ``max_frame``.
+counted in ``rejected``, and so is each run of bytes outside a frame
+(``noise``: a wrong baud rate may never produce a BOF); the next well-formed
+frame is decoded (recovery within one frame). Memory is bounded by ``max_frame``.
 
 >>> data = encode_frame(b"\\xc0\\x01")
 >>> data.hex(" ")
@@ -137,9 +138,11 @@ class FrameReader:
         self._in_frame = False
         self._escaped = False
         self._overlong = False
+        self._noise = False
 
     def reset(self) -> None:
         """Forget a partial frame (after a reconnect: never join bytes across a gap)."""
+        self._noise = False
         self._body.clear()
         self._in_frame = False
         self._escaped = False
@@ -153,7 +156,9 @@ class FrameReader:
                     self.rejected["truncated"] += 1
                 self._start()
             elif not self._in_frame:
-                continue  # noise between frames
+                if not self._noise:  # noise between frames: one count per run
+                    self._noise = True
+                    self.rejected["noise"] += 1
             elif b == EOF:
                 payload = self._finish()
                 if payload is not None:
@@ -170,6 +175,7 @@ class FrameReader:
         return frames
 
     def _start(self) -> None:
+        self._noise = False
         self._body.clear()
         self._in_frame = True
         self._escaped = False

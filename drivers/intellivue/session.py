@@ -189,6 +189,8 @@ class IntelliVueDecoder:
         self.rejected: Counter[str] = self._frames.rejected
         self._numerics = NumericExtractor(source, options or {}, self.rejected)
         self.skipped = self._numerics.skipped
+        #: Valid messages decoded, whatever they carry.
+        self.frames = 0
 
     def reset(self) -> None:
         """Forget a partial frame (the transport calls this after a reconnect)."""
@@ -202,6 +204,7 @@ class IntelliVueDecoder:
             except Malformed:
                 self.rejected["malformed"] += 1
                 continue
+            self.frames += 1
             if msg.kind == "poll_reply" and msg.reply is not None:
                 out.extend(self._numerics.readings(msg.reply, now))
         return out
@@ -238,6 +241,8 @@ class IntelliVueSession:
         self._frames = FrameReader()
         self.rejected: Counter[str] = self._frames.rejected
         self._numerics = NumericExtractor(source, opts, self.rejected)
+        #: Valid messages received, whatever they carry (the transport's sign of life).
+        self.frames = 0
         #: What happened, by name (associated, abort_received, silence, ...).
         self.events: Counter[str] = Counter()
         self._timeouts_at_success = 0
@@ -282,6 +287,7 @@ class IntelliVueSession:
             except Malformed:
                 self.rejected["malformed"] += 1
                 continue
+            self.frames += 1
             readings.extend(self._on_message(msg, now, now if stamp is None else stamp))
         return readings, self._drain(now)
 

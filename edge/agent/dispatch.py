@@ -120,13 +120,24 @@ class Dispatcher:
 
     # -- outputs ------------------------------------------------------------------------
 
-    def readings(self, readings: Iterable[Reading]) -> None:
-        self.publisher.add_readings(readings)
+    def readings(
+        self, readings: Iterable[Reading], rejected: Sequence[str | None] | None = None
+    ) -> None:
+        """Readings for ``vitals``; with ``rejected`` (the core's verdict on each, None = passed,
+        :meth:`edge.core.Core.screen`) every reading carries it (:func:`vitals_reading`)."""
+        if rejected is None:
+            self.publisher.add_readings(readings)
+        else:
+            self.publisher.add_readings(
+                [vitals_reading(r, why) for r, why in zip(readings, rejected, strict=True)]
+            )
 
-    def alert(self, alert: Alert) -> list[AlertEvent]:
+    def alert(self, alert: Alert, state: Mapping[str, Any] | None = None) -> list[AlertEvent]:
+        """One condition event through the book; ``state`` (``{key: value}`` for the outbox's
+        state table, e.g. the core's snapshot) is committed with its events and the book."""
         with self._lock:
             events = self.book.update(alert)
-            self._publish(events)
+            self._publish(events, state)
         return events
 
     def output(self, obj: Reading | Output | Mapping[str, Any]) -> None:
@@ -155,15 +166,16 @@ class Dispatcher:
         with self._lock:
             return len(self._backlog)
 
-    def _publish(self, events: Sequence[AlertEvent]) -> None:
+    def _publish(
+        self, events: Sequence[AlertEvent], state: Mapping[str, Any] | None = None
+    ) -> None:
         """Store ``events`` (after any held ones) with the book's snapshot, in one commit."""
         if not events and not self._backlog:
             return
         pending = [*self._backlog, *events]
         try:
-            self.publisher.publish_alerts(
-                pending, self.book.active(), state={BOOK_STATE: self.book.snapshot()}
-            )
+            stored = {**(state or {}), BOOK_STATE: self.book.snapshot()}
+            self.publisher.publish_alerts(pending, self.book.active(), state=stored)
         except STORAGE_ERRORS as e:
             self._hold(events, f"{type(e).__name__}: {e}")
             return
@@ -202,6 +214,32 @@ class Dispatcher:
         if self.on_command is None:
             raise CommandError("not_supported", f"{cmd.name!r} is not handled by this agent")
         return self.on_command(cmd)
+
+
+#: The flag a reading the core rejected carries on ``vitals`` (with ``rejected``: why).
+REJECTED_FLAG = "rejected"
+
+
+def vitals_reading(reading: Reading, rejected: str | None) -> dict[str, Any]:
+    """A reading as published on ``vitals`` with the core's verdict (``docs/messaging.md``).
+
+    ``valid`` says the core validated it (true: it passed; false: it was rejected);
+    a rejected one also has the flag ``rejected`` and ``rejected`` = the core's reason.
+    A reading without ``valid`` was published raw (an agent before this field, a replay).
+
+    >>> from edge.vocabulary import Reading
+    >>> d = vitals_reading(Reading.of("sbp", 5.0, source="nibp"), "implausible")
+    >>> d["valid"], d["flags"], d["rejected"]
+    (False, ['rejected'], 'implausible')
+    >>> vitals_reading(Reading.of("sbp", 120.0, source="nibp"), None)["valid"]
+    True
+    """
+    d = reading.to_dict()
+    d["valid"] = rejected is None
+    if rejected is not None:
+        d["flags"] = sorted({*d["flags"], REJECTED_FLAG})
+        d["rejected"] = rejected
+    return d
 
 
 def _state_of(book: AlertBook, code: str, source: str) -> str | None:

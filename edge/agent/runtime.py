@@ -24,7 +24,9 @@ the ``agent_fault`` it finds in the restored alert book (it then latches until
 acknowledged: a nurse learns that the bed had a fault).
 
 Start-up (``shared/docs/messaging-and-ops.md``, "Running as a service"): open
-the outbox, restore the alert book, start the publisher and try the broker,
+the outbox, restore the alert book and the core's state (saved with every alert
+event, after a dose or baseline command, every ``storage.core_state_interval_s`` and on
+stop; ``docs/agent.md``), start the publisher and try the broker,
 open every device, then ``READY=1``. A device missing at start is not fatal
 (its link keeps retrying and a ``device_offline`` technical alert goes out); a
 broker missing at start is not fatal either (everything waits in the outbox).
@@ -57,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 from edge.agent.sdnotify import Notifier, Watchdog
 from edge.clock import Clock, SystemClock
 from edge.config import Config, ConfigError, DeviceConfig
-from edge.messaging.health import Health
+from edge.messaging.health import Health, Throttle
 from edge.messaging.mqtt import parse_broker_url
 from edge.vocabulary import (
     Alert,
@@ -95,6 +97,8 @@ LOOP_PERIOD_S = 0.2
 TICK_S = 1.0
 #: How long a command from the broker waits for the processing loop (real seconds).
 COMMAND_TIMEOUT_S = 5.0
+#: The outbox state key of the core's snapshot (``edge.core.state``).
+CORE_STATE = "core"
 
 
 @dataclass(slots=True)
@@ -141,6 +145,9 @@ class Runtime:
         self.dispatch: Dispatcher | None = None
         self.core: Core | None = None
         self._offline_raised: dict[str, bool] = {}
+        self._core_dirty = False  # the core changed since its state was last saved
+        self._next_core_save = 0.0  # time.monotonic()
+        self._core_save_log: Throttle | None = None
         self._next_tick = 0.0
         self._next_trends = 0.0
         self._next_status = 0.0  # time.monotonic()
@@ -213,7 +220,6 @@ class Runtime:
         import sqlite3
 
         from edge.agent.dispatch import Dispatcher
-        from edge.core import Core
         from edge.messaging.outbox import Outbox
 
         c = self.config
@@ -226,7 +232,7 @@ class Runtime:
             raise ConfigError(
                 "storage.state_dir", f"cannot open the outbox in {c.storage.state_dir!r}: {e}"
             ) from None
-        self.core = Core(c)
+        self.core = self._restore_core()
         for d in c.devices:
             self.counters.device_online[d.id] = False
         # Alert book + outbox + publisher; ack/silence are applied there, dose and
@@ -243,6 +249,7 @@ class Runtime:
         if len(self.dispatch.book):
             log.info("restored %d active alert(s) from the outbox", len(self.dispatch.book))
         self._end_restored_faults()
+        self._restore_offline_flags()
         self.dispatch.start()  # republishes the active list after a restart
         self.publisher = self.dispatch.publisher
         self._start_links()
@@ -250,6 +257,108 @@ class Runtime:
         self._next_tick = now + TICK_S
         self._next_trends = now + c.publish.trends_interval_s
         self._next_status = time.monotonic() + c.publish.status_interval_s
+        self._next_core_save = time.monotonic() + c.storage.core_state_interval_s
+
+    def _restore_core(self) -> Core:
+        """The core as it was saved before the restart (``edge.core.state``), else a fresh one.
+
+        Not restored: a state saved for another bed, or older than
+        ``storage.core_state_max_age_h`` (another admission: its baselines are not this
+        patient's), logged; a state that cannot be read or does not fit, logged and
+        shown in ``status.faults.core_state`` (baselines are being learned again).
+        """
+        from edge.core import Core
+
+        c = self.config
+        assert self.outbox is not None
+        bed = f"{c.bed.site}/{c.bed.unit}/{c.bed.bed}"
+        try:
+            saved = self.outbox.get_state(CORE_STATE)
+        except Exception as e:  # a damaged row: the bed must still be monitored
+            saved, problem = None, f"{type(e).__name__}: {e}"
+        else:
+            problem = ""
+        if saved is not None:
+            try:
+                age_h = (self.clock.now() - float(saved["saved_at"])) / 3600.0
+                if saved.get("bed") != bed:
+                    log.warning("saved core state is for bed %s, not %s: not restored",
+                                saved.get("bed"), bed)  # fmt: skip
+                elif age_h > c.storage.core_state_max_age_h:
+                    log.warning(
+                        "saved core state is %.1f h old (storage.core_state_max_age_h %g): "
+                        "not restored, baselines are learned again",
+                        age_h,
+                        c.storage.core_state_max_age_h,
+                    )
+                else:
+                    core = Core.from_snapshot(c, saved["core"])
+                    log.info(
+                        "restored core state saved %s: baselines %s, %d dose(s) given, last %s, "
+                        "active %s",
+                        iso_time(float(saved["saved_at"])),
+                        {s: (b["value"], b["source"]) for s, b in core.baselines().items()},
+                        core.schedule.given,
+                        iso_time(core.schedule.last_dose) if core.schedule.last_dose else "-",
+                        core.active or "-",
+                    )
+                    return core
+            except (KeyError, TypeError, ValueError) as e:
+                problem = f"{type(e).__name__}: {e}"
+        if problem:
+            log.error("cannot restore the saved core state (%s): starting fresh", problem)
+            self.health.set_fault("core_state", f"not restored, starting fresh: {problem}")
+        return Core(c)
+
+    def _core_state(self) -> dict[str, Any]:
+        """The core's snapshot as stored in the outbox's state table."""
+        assert self.core is not None
+        c = self.config.bed
+        return {
+            "saved_at": self.clock.now(),
+            "bed": f"{c.site}/{c.unit}/{c.bed}",
+            "core": self.core.snapshot(),
+        }
+
+    def _save_core(self, why: str) -> None:
+        """Store the core's snapshot now (one transaction); a failure is counted, never fatal."""
+        from edge.messaging.outbox import STORAGE_ERRORS
+
+        if self.outbox is None or self.core is None:
+            return
+        self._next_core_save = time.monotonic() + self.config.storage.core_state_interval_s
+        try:
+            self.outbox.set_state(CORE_STATE, self._core_state())
+        except STORAGE_ERRORS as e:
+            self.health.failed("storage", f"{type(e).__name__}: {e}")
+            if self._core_save_log is None:
+                self._core_save_log = Throttle()
+            self._core_save_log.log(log, logging.ERROR, "cannot save the core state (%s): %s",
+                                    why, e)  # fmt: skip
+            return
+        self.health.succeeded("storage")
+        self._core_dirty = False
+        log.debug("core state saved (%s)", why)
+
+    def _restore_offline_flags(self) -> None:
+        """``device_offline`` alerts active at the restart belong to the devices again.
+
+        A device still offline does not raise a second start; one that comes back ends
+        its alert (``_process_status``); one no longer configured ends it now.
+        """
+        assert self.dispatch is not None
+        configured = {d.id for d in self.config.devices}
+        for a in self.dispatch.book.active():
+            if a["code"] != AlertCode.DEVICE_OFFLINE or a["state"] != "active":
+                continue
+            device = a.get("source", "")
+            if device in configured:
+                self._offline_raised[device] = True
+                log.info("device %s was offline at the restart: its alert stays open", device)
+            else:
+                log.warning("device %s is no longer configured: ending its device_offline", device)
+                end = device_alert(device, Phase.END, self.clock.now(), "no longer configured")
+                self._log_events(self.dispatch.alert(end))
 
     def _end_restored_faults(self) -> None:
         """An ``agent_fault`` active before the restart ends now (and latches until acked)."""
@@ -395,7 +504,9 @@ class Runtime:
     def _process_reading(self, reading: Reading) -> None:
         self.counters.readings += 1
         assert self.dispatch is not None and self.core is not None
-        self.dispatch.readings((reading,))
+        # vitals carry the core's verdict: a station never sees a rejected value as good
+        self.dispatch.readings((reading,), (self.core.screen(reading),))
+        self._core_dirty = True
         self._handle_outputs(self.core.update(reading))
 
     def _process_status(self, status: DeviceStatus) -> None:
@@ -429,6 +540,7 @@ class Runtime:
             done.set_exception(e)
             return
         self._handle_outputs(outputs)
+        self._save_core(f"{command.name} command")  # a dose or a baseline: at once
         done.set_result(result)
 
     def _process_time(self, now: float) -> None:
@@ -440,16 +552,23 @@ class Runtime:
         if now >= self._next_trends:
             self._next_trends = now + self.config.publish.trends_interval_s
             self.dispatch.output(self.core.trends(now))
+        if self._core_dirty and time.monotonic() >= self._next_core_save:
+            self._save_core("interval")
         if time.monotonic() >= self._next_status and self.publisher is not None:
             self._next_status = time.monotonic() + self.config.publish.status_interval_s
             self.publisher.publish_status()  # the health counters
 
     def _handle_outputs(self, outputs: Iterable[Output]) -> None:
         assert self.dispatch is not None
+        state: dict[str, Any] | None = None
         for out in outputs or ():
             self.counters.outputs += 1
             if isinstance(out, Alert):
-                self._log_events(self.dispatch.alert(out))
+                # The core's conditions are committed with the book: after a crash the
+                # core still knows every alert the book has open, and ends it.
+                if state is None and self.core is not None:
+                    state = {CORE_STATE: self._core_state()}
+                self._log_events(self.dispatch.alert(out, state))
             else:
                 self.dispatch.output(out)  # DoseCheck -> dose-check, TrendSummary -> trends
 
@@ -489,6 +608,8 @@ class Runtime:
                     self._process_reading(item)
             elif kind == "command":
                 item[1].cancel()
+        if self.core is not None and self.outbox is not None:
+            self._save_core("stop")
         if self.dispatch is not None:
             try:
                 drained = self.dispatch.stop(drain_timeout=DRAIN_S)

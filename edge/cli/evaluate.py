@@ -1,9 +1,12 @@
 """``capleak evaluate``: score capleak against a bedside monitor and NEWS2 on virtual patients.
 
-``capleak evaluate --patients N --seed S [--days D] [--out DIR] [--jobs J] [--config FILE]``
-generates a cohort (``edge.lab.patient``), replays every patient through the real core
-and both comparators, and writes ``evaluation.md``, ``evaluation.json`` and (with
-matplotlib) PNG plots to ``--out``. Progress lines go to stderr.
+``capleak evaluate --patients N --seed S [--days D] [--out DIR] [--jobs J] [--config FILE]
+[--artifacts a|b|both]`` generates a cohort (``edge.lab.patient``), replays every patient
+through the real core and both comparators, and writes ``evaluation.md``,
+``evaluation.json`` and (with matplotlib) PNG plots to ``--out``. Progress lines go to
+stderr. ``--artifacts`` picks the artifact model: ``a`` (the one the core was tuned on),
+``b`` (written independently) or ``both`` (default): the same patients under each, and a
+side-by-side table first in ``evaluation.md``.
 
 ``capleak evaluate --export PREFIX [--severity CLASS] [--seed S] [--index I] [--days D]``
 writes one virtual patient as ``PREFIX.csv`` (the ``capleak replay`` format) and
@@ -42,6 +45,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="detector factory as module:attr, taking a Config (default: the capleak core); "
         "'none' runs the comparators only",
     )
+    p.add_argument(
+        "--artifacts",
+        choices=("a", "b", "both"),
+        default="both",
+        help="artifact model: a (the core was tuned on it), b (written independently) or "
+        "both, side by side (default both; with --export, both means a)",
+    )
     p.add_argument("--plot-patient", type=int, default=None, help="patient index to plot")
     p.add_argument("--export", metavar="PREFIX", help="write PREFIX.csv + PREFIX.truth.json")
     p.add_argument(
@@ -56,7 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _export(args: argparse.Namespace) -> int:
     from edge.lab.patient import generate
 
-    sc = generate(args.severity, seed=args.seed, index=args.index, days=args.days)
+    model = "a" if args.artifacts == "both" else args.artifacts
+    sc = generate(args.severity, seed=args.seed, index=args.index, days=args.days, artifacts=model)
     csv_path, truth_path = f"{args.export}.csv", f"{args.export}.truth.json"
     Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
     rows = sc.export(csv_path, truth_path)
@@ -85,32 +96,39 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else default_config()
     detector = None if args.detector == "none" else args.detector
     every = max(1, args.patients // 20)
+    models = ["a", "b"] if args.artifacts == "both" else [args.artifacts]
+    label = ""
 
     def progress(done: int, total: int, elapsed: float) -> None:
         if done % every == 0 or done == total:
             rate = elapsed / done
             print(
-                f"evaluate: {done}/{total} patients, {elapsed:.0f} s elapsed, "
+                f"evaluate{label}: {done}/{total} patients, {elapsed:.0f} s elapsed, "
                 f"~{rate * (total - done):.0f} s to go",
                 file=sys.stderr,
                 flush=True,
             )
 
-    t0 = time.perf_counter()
-    try:
-        runs = run_cohort(
-            args.patients,
-            args.seed,
-            days=args.days,
-            detector=detector,
-            config=config,
-            jobs=args.jobs,
-            progress=progress,
-        )
-    except EvaluationError as e:
-        print(f"capleak evaluate: {e}", file=sys.stderr)
-        return 1
-    wall = time.perf_counter() - t0
+    all_runs = {}
+    walls = {}
+    for model in models:
+        label = f" (artifact model {model.upper()})" if len(models) > 1 else ""
+        t0 = time.perf_counter()
+        try:
+            all_runs[model] = run_cohort(
+                args.patients,
+                args.seed,
+                days=args.days,
+                detector=detector,
+                config=config,
+                jobs=args.jobs,
+                progress=progress,
+                artifacts=model,
+            )
+        except EvaluationError as e:
+            print(f"capleak evaluate: {e}", file=sys.stderr)
+            return 1
+        walls[model] = time.perf_counter() - t0
     cmd = "capleak evaluate " + " ".join(
         shlex.quote(a)
         for a in (
@@ -119,24 +137,30 @@ def run(args: argparse.Namespace) -> int:
             f"--days={args.days:g}",
             *([f"--config={args.config}"] if args.config else []),
             *([f"--detector={args.detector}"] if args.detector != "edge.core:Core" else []),
+            f"--artifacts={args.artifacts}",
         )
     )
     notes = []
     jobs = max(1, min(args.jobs or os.cpu_count() or 1, args.patients))
-    meta = {
-        "seed": args.seed,
-        "days": args.days,
-        "detector": detector,
-        "command": cmd,
-        "jobs": jobs,
-        "wall_seconds": round(wall, 1),
-    }
+    summaries = {}
+    for model, runs in all_runs.items():
+        meta = {
+            "seed": args.seed,
+            "days": args.days,
+            "detector": detector,
+            "artifact_model": model,
+            "command": cmd,
+            "jobs": jobs,
+            "wall_seconds": round(walls[model], 1),
+        }
+        summaries[model] = report.summarise(runs, meta)
+    first = models[0]
+    runs = all_runs[first]
     out = Path(args.out)
-    summary = report.summarise(runs, meta)
     if report.have_matplotlib():
         from edge.lab.patient import generate
 
-        report.plot_lead_times(summary, out_path(out, "lead_times.png"))
+        report.plot_lead_times(summaries[first], out_path(out, "lead_times.png"))
         idx = args.plot_patient
         if idx is None:  # the first moderate/severe patient, else patient 0
             idx = next(
@@ -144,14 +168,21 @@ def run(args: argparse.Namespace) -> int:
                 0,
             )
         idx = min(max(idx, 0), len(runs) - 1)
-        sc = generate(None, seed=args.seed, index=idx, days=args.days)
+        sc = generate(None, seed=args.seed, index=idx, days=args.days, artifacts=first)
         report.plot_patient(sc, runs[idx].outcome.alerts, out_path(out, f"patient_{idx}.png"))
-        notes.append(f"Plots: lead_times.png, patient_{idx}.png.")
+        notes.append(f"Plots (artifact model {first.upper()}): lead_times.png, patient_{idx}.png.")
     else:
         notes.append("Plots skipped: matplotlib is not installed (pip install 'capleak[report]').")
-    summary["notes"] = notes
-    paths = report.write(summary, out)
-    sys.stdout.write(report.markdown(summary))
+    for s in summaries.values():
+        s["notes"] = notes
+    if len(summaries) == 1:
+        summary = summaries[first]
+        text = report.markdown(summary)
+    else:
+        summary = report.combine(summaries)
+        text = "\n".join([summary["side_by_side"], *map(report.markdown, summaries.values())])
+    paths = report.write(summary, out, text)
+    sys.stdout.write(text)
     print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
     return 0
 

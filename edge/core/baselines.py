@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Signals with a baseline.
@@ -67,6 +67,8 @@ class Baseline:
     n: int = 0
     spread: float | None = None
     span_h: float | None = None
+    #: True when it came from the state saved before a restart (``restored`` in ``trends``)
+    restored: bool = field(default=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"value": round(self.value, 3), "source": self.source, "n": self.n}
@@ -74,6 +76,8 @@ class Baseline:
             d["spread"] = round(self.spread, 3)
         if self.span_h is not None:
             d["span_h"] = round(self.span_h, 2)
+        if self.restored:
+            d["restored"] = True
         return d
 
 
@@ -208,3 +212,82 @@ class Baselines:
         """Baselines in use, and BP ones closed without the quality (source ``insufficient``)."""
         out = {**self._poor, **self._fixed}
         return {s: b.to_dict() for s, b in sorted(out.items())}
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-able state for a restart (:meth:`restore`): baselines, learn windows, first dose.
+
+        >>> b = Baselines(2.0, {"spo2": 97.0})
+        >>> _ = b.observe("weight", 0.0, 70.0); _ = b.set("sbp", 125.0, 10.0)
+        >>> c = Baselines(2.0, {"spo2": 97.0}); c.restore(b.snapshot())
+        >>> c.get("sbp").source, c.get("sbp").restored, c.snapshot()["learning"]["weight"]
+        ('command', True, [0.0, 0.0, 1, [70.0]])
+        """
+        return {
+            "fixed": {
+                s: [b.value, b.source, b.time, b.n, b.spread, b.span_h]
+                for s, b in self._fixed.items()
+                if b.source != "config"  # the configuration of this start decides those
+            },
+            # [start, last, n, values] (issue 12: the median needs the values)
+            "learning": {
+                s: [lr.start, lr.last, lr.n, list(lr.values)]
+                for s, lr in self._learning.items()
+                if lr.n
+            },
+            "closed_at": self.closed_at,
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Take back a :meth:`snapshot` taken before a restart; raises ValueError on a bad one.
+
+        Precedence holds across the restart: a commanded baseline comes back over the
+        configuration, a learned one only where the configuration now has none; a
+        window still learning goes on from its sums.
+        """
+        try:
+            fixed = {str(s): _fixed(f) for s, f in dict(data.get("fixed", {})).items()}
+            learning = {str(s): _learner(f) for s, f in dict(data.get("learning", {})).items()}
+            closed_at = float(data.get("closed_at", math.inf))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"bad baselines state: {e}") from None
+        for signal, (value, source, time, n, spread, span_h) in fixed.items():
+            if signal not in BASELINE_SIGNALS or source not in ("command", "learned"):
+                raise ValueError(f"bad baseline {signal!r} from {source!r}")
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"bad baseline {signal!r}: {value!r}")
+            held = self._fixed.get(signal)
+            if source == "learned" and held is not None:
+                continue  # configured now: the configuration wins over a learned value
+            self._fixed[signal] = Baseline(
+                signal, value, source, time, n, spread, span_h, restored=True
+            )
+            self._learning.pop(signal, None)
+        for signal, (start, last, n, values) in learning.items():
+            lr = self._learning.get(signal)
+            if lr is not None and n > 0 and values:
+                lr.start, lr.last, lr.n, lr.values = start, last, n, values[:_MAX_VALUES]
+        self.closed_at = min(self.closed_at, closed_at)
+
+
+def _learner(f: Any) -> tuple[float, float, int, list[float]]:
+    """A learn window from a snapshot: ``[start, last, n, values]``, or the layout before
+    issue 12, ``[start, total, n]`` (its mean stands in for the values)."""
+    if len(f) == 3:
+        start, total, n = float(f[0]), float(f[1]), int(f[2])
+        return start, start, n, [total / n] if n > 0 else []
+    start, last, n, values = f
+    return float(start), float(last), int(n), [float(v) for v in values]
+
+
+def _fixed(f: Any) -> tuple[float, str, float | None, int, float | None, float | None]:
+    """A baseline from a snapshot: ``[value, source, time, n, spread, span_h]`` (the last
+    two since issue 12; absent in older snapshots)."""
+    extra = [None if x is None else float(x) for x in [*f[4:6], None, None][:2]]
+    return (
+        float(f[0]),
+        str(f[1]),
+        None if f[2] is None else float(f[2]),
+        int(f[3]),
+        extra[0],
+        extra[1],
+    )

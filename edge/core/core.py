@@ -25,6 +25,7 @@ is bounded. ``docs/core.md`` explains methods, defaults and sources.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from edge.config import Config, Thresholds
@@ -161,6 +162,37 @@ class Core:
         self._handlers[reading.signal](reading, t, out)
         return out
 
+    def screen(self, reading: Reading) -> str | None:
+        """The core's verdict on ``reading`` by itself: None, or why it will be rejected.
+
+        The checks that need nothing but the reading (validation, ``docs/core.md``
+        stage 1): its time (``bad_time``), the device's fault flags (``flagged``,
+        weight ``unstable``) and the plausibility range (``implausible``). The
+        runtime publishes each reading with this verdict (``valid``, ``rejected``
+        on ``vitals``), so a station never shows a value the core threw away as
+        if it were good. Stateful rejections (late, duplicate, artifacts, NIBP
+        order and outliers) come later and are counted in ``rejected``.
+
+        >>> from edge.config import BedConfig, Config
+        >>> core = Core(Config(bed=BedConfig("s", "u", "b")))
+        >>> t = 1_780_000_000.0
+        >>> [core.screen(Reading.of(s, v, time=t)) for s, v in (("weight", 99_999.99),
+        ...     ("sbp", 5), ("sbp", 120), ("spo2", 97))]
+        ['implausible', 'implausible', None, None]
+        """
+        t = reading.time
+        if t is None or not _MIN_TIME < t < _MAX_TIME:
+            return "bad_time"
+        flags = reading.flags
+        if flags and not flags.isdisjoint(FAULT_FLAGS):
+            return fault_reason(reading)
+        lo, hi = PLAUSIBLE[reading.signal]
+        if reading.signal == "spo2":
+            lo = self.th.spo2_plausible_min_pct
+        if not lo <= reading.value <= hi:
+            return "implausible"
+        return None
+
     def tick(self, now: float) -> list[Output]:
         """Time-driven conditions without a reading: NIBP overdue, dose checks, open cycles."""
         out: list[Output] = []
@@ -189,6 +221,24 @@ class Core:
     def set_baseline(self, signal: str, value: float, time: float | None = None) -> Baseline:
         """Set a baseline by command (weight kg, sbp/map mmHg, spo2 %); returns it."""
         return self._baselines.set(signal, value, time)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state a restart must keep, JSON-able (:mod:`edge.core.state`)."""
+        from edge.core.state import snapshot
+
+        return snapshot(self)
+
+    @classmethod
+    def from_snapshot(cls, config: Config, data: Mapping[str, Any]) -> Core:
+        """A core for ``config`` with the :meth:`snapshot` ``data`` put back.
+
+        Raises ValueError (and nothing is kept) when ``data`` does not fit.
+        """
+        from edge.core.state import restore
+
+        core = cls(config)
+        restore(core, data)
+        return core
 
     def baselines(self) -> dict[str, dict[str, Any]]:
         """The baselines in use, each with its value, source and sample count."""

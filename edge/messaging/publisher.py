@@ -276,8 +276,9 @@ class Publisher:
         """Queue a reading for the next ``vitals`` batch (``publish.vitals_batch_s``)."""
         self.add_readings([reading])
 
-    def add_readings(self, readings: Iterable[Reading]) -> None:
-        dicts = [r.to_dict() for r in readings]
+    def add_readings(self, readings: Iterable[Reading | Mapping[str, Any]]) -> None:
+        """Readings (or their ``vitals`` dicts, e.g. with the core's verdict) for the batch."""
+        dicts = [r.to_dict() if isinstance(r, Reading) else dict(r) for r in readings]
         if not dicts:
             return
         with self._batch_lock:

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
 from drivers.framing import LineFramer
 from drivers.model import VitalState
 from drivers.registry import get_driver
@@ -85,3 +92,47 @@ def simulated_stream(name: str, rounds: int = 1) -> tuple[bytes, float]:
             else:
                 raise AssertionError(f"{name}: the session never got a poll reply")
     return b"".join(out), t
+
+
+class PtyWriter:
+    """A device on the master end of a pty: writes ``make()`` every ``period`` s (a thread).
+
+    Swap ``make`` to change what the device says (garbage, then valid frames).
+    ``first`` is the monotonic time of the first write since the last swap.
+    """
+
+    def __init__(self, pty: Any, make: Callable[[], bytes], period: float = 0.1) -> None:
+        self.pty = pty
+        self.period = period
+        self.first: float | None = None
+        self._make = make
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def say(self, make: Callable[[], bytes]) -> None:
+        self._make, self.first = make, None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            with contextlib.suppress(OSError):
+                make = self._make
+                self.pty.write(make())
+                if self.first is None and make is self._make:
+                    self.first = time.monotonic()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def garbage(size: int, seed: int = 5) -> Callable[[], bytes]:
+    """Random bytes, ``size`` per call: what a device at the wrong baud rate sends."""
+    rng = random.Random(seed)
+    return lambda: rng.randbytes(size)
+
+
+def masimo_line() -> bytes:
+    """A valid Masimo ASCII 1 line stamped now (SpO2 97 %, pulse 70)."""
+    stamp = time.strftime("%m/%d/%y %H:%M:%S", time.gmtime())
+    return f"{stamp} SPO2=097% BPM=070 PI=02.50% ALARM=0000 EXC=000800\r\n".encode()

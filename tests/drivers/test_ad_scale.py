@@ -38,6 +38,22 @@ def test_malformed_lines() -> None:
     assert d.rejected["malformed"] == 5
 
 
+def test_a_tare_print_is_no_weight() -> None:
+    """``ST,TR,...`` is the tare the scale subtracts (issue 13 item 14): a 2,345 kg tare must
+    not become the patient's weight; it is a valid frame (never counted as garbage)."""
+    d = AdScaleDecoder()
+    assert d.feed(b"ST,TR,+0002345kg\r\n") == []
+    assert d.ignored["tare"] == 1 and not d.rejected and d.frames == 1
+    assert [r.value for r in d.feed(b"ST,NT,+00072.40kg\r\n")] == [72.4]
+
+
+def test_a_percent_mode_print_is_no_weight_and_not_corrupt() -> None:
+    d = AdScaleDecoder()
+    assert d.feed(b"ST,+000123.4  %\r\nUS,+000099.0  %\r\n") == []
+    assert d.ignored["percent"] == 2 and not d.rejected and d.frames == 2
+    assert d.feed(b"ST,+0001x.4  %\r\n") == [] and d.rejected["malformed"] == 1
+
+
 lines = st.builds(
     ScaleLine,
     weight_kg=st.integers(-50_000, 30_000_000).map(lambda c: c / 100),

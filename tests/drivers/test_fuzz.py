@@ -103,3 +103,30 @@ def test_every_decoder_survives_random_bytes(name: str, junk: bytes) -> None:
     out = decoder(name).feed(junk, now=NOW)
     assert all(isinstance(r, Reading) and math.isfinite(r.value) for r in out)
     assert {r.signal for r in out} <= set(get_driver(name).signals)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_sample_frame_counts_as_a_valid_frame(name: str) -> None:
+    """``frames`` is the transport's sign of life (a device is online only while it grows)."""
+    d = decoder(name)
+    d.feed(get_driver(name).sample_frame, now=NOW)
+    assert getattr(d, "frames", 0) >= 1
+
+
+@pytest.mark.parametrize("junk", [b"\x00", b"\xff", b"\x55"], ids=["zeros", "ones", "0x55"])
+@pytest.mark.parametrize("name", NAMES)
+def test_a_stream_of_garbage_is_counted_as_rejected(name: str, junk: bytes) -> None:
+    """What a wrong baud rate looks like (framing errors read as 0x00, idle as 0xff, or a
+    pattern): never a valid frame, and always judged: the transport reports it garbled."""
+    d = decoder(name)
+    assert d.feed(junk * 4000, now=NOW) == []
+    assert d.rejected.total() > 0 and getattr(d, "frames", 0) == 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_random_bytes_are_counted_as_rejected(name: str) -> None:
+    import random
+
+    d = decoder(name)
+    d.feed(random.Random(13).randbytes(4000), now=NOW)
+    assert d.rejected.total() > 0

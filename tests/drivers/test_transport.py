@@ -16,6 +16,7 @@ from drivers.transport import DeviceLink, DeviceStatus, SerialSettings
 from edge.clock import SystemClock
 from edge.vocabulary import Reading
 from tests.drivers.conftest import SimProcess
+from tests.drivers.helpers import PtyWriter, garbage, masimo_line
 from tests.support import free_port, wait_for
 
 
@@ -137,6 +138,7 @@ def test_corrupted_nonin_stream_yields_only_true_values(
         link.stop()
     assert set(sink.values("spo2")) == {91.0} and set(sink.values("pulse")) == {77.0}
     assert sum(link.decoder.rejected.values()) > 0
+    assert sink.states() == [True]  # sporadic corruption in a valid stream is not garbled
 
 
 def test_sensor_off_period_stops_readings(simulator: Callable[..., SimProcess]) -> None:
@@ -213,7 +215,8 @@ def test_missing_port_goes_offline_then_online_when_it_appears(tmp_path: Path, s
 
 
 def test_port_without_file_descriptor_polls_and_reads() -> None:
-    """loop:// has no fileno: the fallback read path. Polls echo back as (malformed) answers."""
+    """loop:// has no fileno: the fallback read path. Polls echo back as (malformed) answers,
+    which are no sign of a device: the link never reports it online."""
     sink = Sink()
     link = link_for("loop://", "mt-sics", sink, poll_interval_s=0.2).start()
     try:
@@ -221,7 +224,7 @@ def test_port_without_file_descriptor_polls_and_reads() -> None:
     finally:
         link.stop()
     assert not link.alive
-    assert link.bytes_in >= 6 and sink.states() == [True] and sink.readings == []
+    assert link.bytes_in >= 6 and sink.states() == [] and sink.readings == []
 
 
 def test_a_raising_decoder_loses_one_chunk_not_the_link(pty_pair) -> None:
@@ -242,7 +245,7 @@ def test_a_raising_decoder_loses_one_chunk_not_the_link(pty_pair) -> None:
     link = DeviceLink(settings, spec, SystemClock(), sink.reading, sink.status).start()
     line = b"09/15/10 15:10:29 SPO2=097% BPM=064 PI=11.82% ALARM=20 EXC=800\r\n"
     try:
-        wait_for(lambda: sink.states() == [True] or pty_pair.write(b"\r\n"), 5, 0.1, "open")
+        wait_for(lambda: link.bytes_in or pty_pair.write(b"\r\n"), 5, 0.1, "open")
         pty_pair.write(b"BOOM\r\n")
         time.sleep(0.2)
         pty_pair.write(line)
@@ -250,3 +253,58 @@ def test_a_raising_decoder_loses_one_chunk_not_the_link(pty_pair) -> None:
     finally:
         link.stop()
     assert link.decoder.rejected["decoder_error"] == 1
+
+
+def test_garbage_is_reported_garbled_and_valid_frames_end_it(pty_pair) -> None:
+    """A wrong baud rate: bytes keep coming (so the device is never silent) but none
+    makes a frame. Offline within the quiet time, naming it; online at the first valid line."""
+    quiet = 1.0
+    sink = Sink()
+    device = PtyWriter(pty_pair, garbage(96), period=0.1)  # ~960 bytes/s: 9600 baud
+    link = link_for(pty_pair.path, "masimo-ascii", sink, max_quiet_s=quiet).start()
+    try:
+        wait_for(lambda: sink.states() == [False], 10, message="garbled")
+        with sink.lock:
+            t_off, off = sink.statuses[0]
+        assert device.first is not None and t_off - device.first <= quiet + 0.6
+        assert off.reason.startswith("garbled: ") and "no valid frame for 1 s" in off.reason
+        assert int(off.reason.split()[1]) > 0  # the byte count
+        assert link.online is False and sink.readings == []
+        device.say(masimo_line)
+        wait_for(lambda: sink.states() == [False, True], 5, message="back online")
+        wait_for(lambda: sink.values("spo2"), 5, message="readings")
+    finally:
+        device.stop()
+        link.stop()
+    assert link.reconnects == 0  # the port is fine: it is kept open
+    assert sink.statuses[1][1].reason == "valid frames again"
+
+
+def test_a_silent_scale_is_not_garbled_a_garbage_print_is(pty_pair) -> None:
+    """A scale (no maximum quiet time) says nothing for long: never reported. A print
+    that is garbage, with no valid print after it for the grace time, is."""
+    grace = 0.8
+    sink = Sink()
+    settings = SerialSettings(device_id="scale", port=pty_pair.path)
+    link = DeviceLink(
+        settings, get_driver("ad-scale"), SystemClock(), sink.reading, sink.status,
+        port_down_grace_s=grace,
+    ).start()  # fmt: skip
+    try:
+        wait_for(lambda: link.alive, 5, message="started")
+        time.sleep(grace * 2)
+        assert sink.states() == []  # silence is normal for a scale
+        pty_pair.write(b"ST,+00072.40 kg\r\n")
+        wait_for(lambda: sink.states() == [True], 5, message="a valid print")
+        time.sleep(grace * 1.5)
+        assert sink.states() == [True]
+        pty_pair.write(garbage(18)() + b"\r\n")  # a print at the wrong baud rate
+        sent = time.monotonic()
+        wait_for(lambda: sink.states() == [True, False], 5, message="garbled print")
+        assert sink.statuses[1][0] - sent <= grace + 0.6
+        assert sink.statuses[1][1].reason.startswith("garbled: ")
+        pty_pair.write(b"ST,+00072.50 kg\r\n")
+        wait_for(lambda: sink.states() == [True, False, True], 5, message="a valid print again")
+    finally:
+        link.stop()
+    assert sink.values("weight") == [72.4, 72.5]

@@ -7,7 +7,8 @@ forced on and off by events (a flag, a clock tick, a new cycle), without a debou
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from edge.core.indicators import Condition
 from edge.core.rules.base import Rule, r1
@@ -166,6 +167,25 @@ class SignalLost:
         return {
             f"{c.code}/{s}": c.priority.value for s, c in self._conditions.items() if c.priority
         }
+
+    def restore(
+        self,
+        last: Mapping[str, float],
+        conditions: Mapping[str, Any],
+        load: Callable[[Condition, Any], None],
+    ) -> None:
+        """Take back the last valid times and conditions saved before a restart."""
+        for signal, t in last.items():
+            if signal in self.limits_s:
+                self._last[signal] = t
+        for signal, values in conditions.items():
+            cond = self._conditions.get(signal)
+            if cond is not None:
+                load(cond, values)
+        self._next = min(
+            (v + self.limits_s[s] for s, v in self._last.items() if not self._conditions[s].active),
+            default=math.inf,
+        )
 
     def good(self, signal: str, t: float) -> Alert | None:
         """A valid reading of ``signal`` at ``t``."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.lab.patient.artifacts_b import StreamsB
 from edge.lab.patient.measurement import FLAG_SETS, MONITOR_SUPPRESSES, Streams
 
 
@@ -106,15 +107,25 @@ def _runs_fast(t: np.ndarray, cond: np.ndarray, delay_s: float) -> list[tuple[fl
     return out
 
 
-def monitor_alarms(streams: Streams) -> list[AlarmEvent]:
+def monitor_shown(streams: Streams | StreamsB) -> np.ndarray:
+    """Which oximeter samples a monitor displays (not sensor off / no sensor / searching).
+
+    Artifact model B carries this per sample (``monitor_shown``); model A as flag sets.
+    """
+    if isinstance(streams, StreamsB):
+        return streams.monitor_shown
+    return np.array(
+        [not (FLAG_SETS[i] & MONITOR_SUPPRESSES) for i in range(len(FLAG_SETS))], dtype=bool
+    )[streams.ox_flag]
+
+
+def monitor_alarms(streams: Streams | StreamsB) -> list[AlarmEvent]:
     """Threshold alarms of a standard bedside monitor (module docstring)."""
     events: list[AlarmEvent] = []
     for t, sbp in zip(streams.nibp_t.tolist(), streams.sbp.tolist(), strict=True):
         if sbp < MONITOR_SBP:
             events.append(AlarmEvent(t, "sbp"))
-    shown = np.array(
-        [not (FLAG_SETS[i] & MONITOR_SUPPRESSES) for i in range(len(FLAG_SETS))], dtype=bool
-    )[streams.ox_flag]
+    shown = monitor_shown(streams)
     t = streams.ox_t[shown]
     events += [
         AlarmEvent(x, "spo2", end)
@@ -183,7 +194,7 @@ OBS_WINDOW_S = 30.0  # the nurse reads the oximeter over ~30 s (GUESS)
 
 
 def news2_alerts(
-    streams: Streams,
+    streams: Streams | StreamsB,
     true_t: np.ndarray | None = None,
     true_temp: np.ndarray | None = None,
     true_oxygen: np.ndarray | None = None,
@@ -195,9 +206,7 @@ def news2_alerts(
     end = start + (float(streams.ox_t[-1] - start) if len(streams.ox_t) else 0.0)
     first = math.ceil((start - 2 * 3600.0) / (OBS_INTERVAL_H * 3600.0)) * OBS_INTERVAL_H * 3600.0
     first += 2 * 3600.0
-    shown = np.array(
-        [not (FLAG_SETS[i] & MONITOR_SUPPRESSES) for i in range(len(FLAG_SETS))], dtype=bool
-    )[streams.ox_flag]
+    shown = monitor_shown(streams)
     ox_t, spo2, pulse = streams.ox_t[shown], streams.spo2[shown], streams.pulse[shown]
     events: list[AlarmEvent] = []
     t_obs = first

@@ -28,11 +28,18 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 CLS_CLASSES = ("moderate", "severe")
+#: Codes that are trend evidence of a leak from BP, weight or the SpO2 trend (issue #12:
+#: "sensitivity and median lead counting BP/weight/SpO2-trend evidence only"): not the
+#: instant ``desaturation``, not ``tachycardia`` nor the composite ``cls_suspected``.
+EVIDENCE_CODES = ("hypotension", "bp_falling", "weight_gain", "spo2_falling")
+#: Drew et al. 2014 (clinical.md): 187 audible alarms per ICU bed-day.
+DREW_ALARMS_PER_BED_DAY = 187.0
 GRACE_S = 3600.0
 LOOKBACK_S = 12 * 3600.0
 
@@ -48,6 +55,8 @@ class PatientOutcome:
     first_hold_s: float | None
     #: detector -> list of (start_s, end_s, indicator) alert episodes
     alerts: dict[str, list[tuple[float, float, str]]] = field(default_factory=dict)
+    #: the first cuff reading below the SBP hold limit that was truly low (s), if any
+    first_low_cuff_s: float | None = None
 
 
 def _quantiles(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
@@ -62,11 +71,12 @@ def _quantiles(values: Sequence[float]) -> tuple[float | None, float | None, flo
 def score(
     patients: Iterable[PatientOutcome],
     detector: str,
-    indicator: str | None = None,
+    indicator: str | Collection[str] | None = None,
     grace_s: float = GRACE_S,
     lookback_s: float = LOOKBACK_S,
 ) -> dict[str, Any]:
-    """Metrics for one detector, over all its indicators or only ``indicator``."""
+    """Metrics for one detector, over all its indicators, only ``indicator``, or a set."""
+    wanted: Collection[str] | None = (indicator,) if isinstance(indicator, str) else indicator
     events = 0
     detected = 0
     by_class = {c: [0, 0] for c in CLS_CLASSES}  # [events, detected]
@@ -76,7 +86,9 @@ def score(
     mild_alerts, mild_days = 0, 0.0
     pre_alerts, pre_days = 0, 0.0
     for p in patients:
-        episodes = [(t, e) for t, e, ind in p.alerts.get(detector, []) if indicator in (None, ind)]
+        episodes = [
+            (t, e) for t, e, ind in p.alerts.get(detector, []) if wanted is None or ind in wanted
+        ]
         times = [t for t, _ in episodes]
         total_alerts += len(times)
         days = p.duration_s / 86400.0
@@ -104,7 +116,13 @@ def score(
     window_days = (lookback_s + grace_s) / 86400.0
     return {
         "detector": detector,
-        "indicator": indicator or "all",
+        "indicator": (
+            "all"
+            if wanted is None
+            else indicator
+            if isinstance(indicator, str)
+            else "+".join(wanted)
+        ),
         "events": events,
         "detected": detected,
         "sensitivity": detected / events if events else None,
@@ -118,4 +136,96 @@ def score(
         "alerts_total": total_alerts,
         "alerts_per_true_event": total_alerts / detected if detected else None,
         "patient_days": {"none": none_days, "mild": mild_days, "cls_pre_onset": pre_days},
+    }
+
+
+def false_by_code(patients: Iterable[PatientOutcome], detector: str) -> dict[str, Any]:
+    """Medium/high alert starts per patient-day in no-CLS and mild patients, by code."""
+    out: dict[str, Any] = {}
+    pts = list(patients)
+    for cls in ("none", "mild"):
+        group = [p for p in pts if p.severity == cls]
+        days = sum(p.duration_s for p in group) / 86400.0
+        codes = Counter(ind for p in group for _, _, ind in p.alerts.get(detector, []))
+        total = sum(codes.values())
+        out[cls] = {
+            "patients": len(group),
+            "patient_days": days,
+            "starts": total,
+            "per_patient_day": total / days if days else None,
+            "by_code": dict(codes.most_common()),
+        }
+    return out
+
+
+def _active(episodes: list[tuple[float, float, str]], t: float) -> list[str]:
+    return sorted(ind for s, e, ind in episodes if s <= t < e)
+
+
+def active_at_hold(
+    patients: Iterable[PatientOutcome], detector: str, settle_s: float = 60.0
+) -> dict[str, Any]:
+    """Alerts ACTIVE (not only started) when a hold criterion is first met or observed.
+
+    For moderate/severe patients: the medium/high alerts active at the first hold
+    criterion (true physiology), and ``settle_s`` after the first cuff reading below the
+    SBP hold limit that was truly low (the first time the cuff shows it). Also the delay
+    from that reading to a ``hypotension`` alert (active at it counts as 0).
+    """
+    at_hold: Counter[str] = Counter()
+    at_cuff: Counter[str] = Counter()
+    n_hold = any_hold = n_cuff = any_cuff = 0
+    delays: list[float] = []
+    never = 0
+    for p in patients:
+        if p.severity not in CLS_CLASSES or p.first_hold_s is None:
+            continue
+        eps = p.alerts.get(detector, [])
+        n_hold += 1
+        act = _active(eps, p.first_hold_s)
+        any_hold += bool(act)
+        at_hold.update(act)
+        if p.first_low_cuff_s is not None:
+            n_cuff += 1
+            act = _active(eps, p.first_low_cuff_s + settle_s)
+            any_cuff += bool(act)
+            at_cuff.update(act)
+            hyp = [
+                max(0.0, s - p.first_low_cuff_s)
+                for s, e, ind in eps
+                if ind == "hypotension" and e > p.first_low_cuff_s
+            ]
+            if hyp:
+                delays.append(min(hyp) / 60.0)
+            else:
+                never += 1
+    return {
+        "first_hold": {"patients": n_hold, "with_alert_active": any_hold, "by_code": dict(at_hold)},
+        "first_low_cuff": {
+            "patients": n_cuff,
+            "with_alert_active": any_cuff,
+            "by_code": dict(at_cuff),
+            "hypotension_delay_min": {
+                "median": statistics.median(delays) if delays else None,
+                "n": len(delays),
+                "never": never,
+                "values": sorted(round(d, 1) for d in delays),
+            },
+        },
+    }
+
+
+def alarm_load(
+    loads: Sequence[dict[str, int]], outcomes: Sequence[PatientOutcome]
+) -> dict[str, Any]:
+    """Alarm starts per bed-day, next to Drew 2014 (187 audible alarms per ICU bed-day)."""
+    days = sum(o.duration_s for o in outcomes) / 86400.0
+    keys = sorted({k for ld in loads for k in ld})
+    per = {k: sum(ld.get(k, 0) for ld in loads) / days if days else None for k in keys}
+    monitor = sum(len(o.alerts.get("monitor", [])) for o in outcomes)
+    return {
+        "bed_days": days,
+        "capleak_per_bed_day": per,
+        "monitor_per_bed_day": monitor / days if days else None,
+        "drew_2014_per_bed_day": DREW_ALARMS_PER_BED_DAY,
     }

@@ -12,7 +12,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from edge.lab.evaluation.metrics import CLS_CLASSES, score
+from edge.lab.evaluation.metrics import (
+    CLS_CLASSES,
+    EVIDENCE_CODES,
+    active_at_hold,
+    alarm_load,
+    false_by_code,
+    score,
+)
 from edge.lab.evaluation.runner import PatientRun
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,14 @@ def summarise(runs: list[PatientRun], meta: dict[str, Any]) -> dict[str, Any]:
         }
     seconds = {k: sum(r.seconds.get(k, 0.0) for r in runs) for k in ("generate", "detector")}
     seconds["comparators"] = sum(r.seconds.get("comparators", 0.0) for r in runs)
+    focus: dict[str, Any] = {}
+    if "capleak" in detectors:
+        focus = {
+            "false_by_code": false_by_code(outcomes, "capleak"),
+            "evidence": score(outcomes, "capleak", EVIDENCE_CODES),
+            "active_at_hold": active_at_hold(outcomes, "capleak"),
+            "alarm_load": alarm_load([r.load for r in runs], outcomes),
+        }
     return {
         **meta,
         "cohort": {
@@ -57,6 +72,7 @@ def summarise(runs: list[PatientRun], meta: dict[str, Any]) -> dict[str, Any]:
             "cpu_seconds": {k: round(v, 1) for k, v in seconds.items()},
         },
         "results": table,
+        "focus": focus,
         "patients": [_patient_record(r) for r in runs],
     }
 
@@ -123,8 +139,10 @@ def _row(name: str, s: dict[str, Any]) -> str:
 
 def markdown(summary: dict[str, Any]) -> str:
     c = summary["cohort"]
+    model = summary.get("artifact_model")
     lines = [
-        f"# capleak evaluation: {c['patients']} virtual patients, seed {summary['seed']}",
+        f"# capleak evaluation: {c['patients']} virtual patients, seed {summary['seed']}"
+        + (f", artifact model {model.upper()}" if model else ""),
         "",
         f"Command: `{summary['command']}`",
         "",
@@ -154,11 +172,104 @@ def markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(summary: dict[str, Any], out: Path) -> list[Path]:
+def _codes(by_code: dict[str, int], top: int = 4) -> str:
+    items = sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{k} {v}" for k, v in items[:top]) or "none"
+
+
+def _side_rows(s: dict[str, Any]) -> list[str]:
+    """One model's column of the side-by-side table (capleak only)."""
+    f = s.get("focus") or {}
+    if not f:
+        return ["-"] * 11
+    fb = f["false_by_code"]
+    allc = s["results"]["capleak"]["overall"]
+    ev = f["evidence"]
+    ah = f["active_at_hold"]
+    al = f["alarm_load"]
+    hd = ah["first_low_cuff"]["hypotension_delay_min"]
+    per = al["capleak_per_bed_day"]
+
+    def rate(x: dict[str, Any]) -> str:
+        return f"{_f(x['per_patient_day'], '{:.3f}')} ({x['starts']}: {_codes(x['by_code'])})"
+
+    def sens(x: dict[str, Any]) -> str:
+        return f"{_pct(x['sensitivity'])} ({x['detected']}/{x['events']}), lead {_lead(x)} h"
+
+    return [
+        f"{s['cohort']['patients']} patients, {s['cohort']['patient_days']:.0f} patient-days "
+        f"({', '.join(f'{k} {v}' for k, v in s['cohort']['severity'].items())})",
+        rate(fb["none"]),
+        rate(fb["mild"]),
+        sens(allc) + f"; by chance {_pct(allc['chance_hit_rate'])}",
+        sens(ev) + f"; by chance {_pct(ev['chance_hit_rate'])}",
+        f"{ah['first_hold']['with_alert_active']}/{ah['first_hold']['patients']} "
+        f"({_codes(ah['first_hold']['by_code'])})",
+        f"{ah['first_low_cuff']['with_alert_active']}/{ah['first_low_cuff']['patients']} "
+        f"({_codes(ah['first_low_cuff']['by_code'])})",
+        f"median {_f(hd['median'], '{:.0f}')} min (n={hd['n']}), never in {hd['never']}",
+        f"{_f(per.get('physiological'), '{:.2f}')} physiological, "
+        f"{_f(per.get('technical'), '{:.2f}')} technical; "
+        f"{_f(per.get('any'), '{:.2f}')} at any priority",
+        f"{_f(al['monitor_per_bed_day'], '{:.1f}')}",
+        f"{s['cohort']['readings']:,} readings, {s['wall_seconds']:.0f} s",
+    ]
+
+
+SIDE_LABELS = (
+    "cohort",
+    "false medium/high physiological alert starts per no-CLS patient-day (starts: top codes)",
+    "the same on mild CLS patients",
+    "sensitivity moderate/severe, any code; median (IQR) lead",
+    "sensitivity and lead from BP/weight/SpO2-trend evidence only ("
+    + ", ".join(EVIDENCE_CODES)
+    + ")",
+    "moderate/severe patients with a medium/high alert ACTIVE at the first hold criterion",
+    "... active 60 s after the first truly low cuff reading (SBP < 90)",
+    "first truly low cuff reading -> `hypotension`",
+    "capleak medium/high alarm starts per bed-day (Drew 2014: 187 audible alarms per ICU bed-day)",
+    "threshold bedside monitor alarms per bed-day (same streams)",
+    "size and wall time",
+)
+
+
+def side_by_side(summaries: dict[str, dict[str, Any]]) -> str:
+    """Markdown: one column per artifact model, the figures issue #12 asks for."""
+    names = list(summaries)
+    cols = {m: _side_rows(summaries[m]) for m in names}
+    first = summaries[names[0]]
+    lines = [
+        "# capleak on two artifact models",
+        "",
+        f"Seeds fixed up front: cohort seed {first['seed']}, {first['days']:g} days per "
+        "patient; the same patients (parameters, physiology, truth) under each model. The "
+        "core was tuned on model A (edge/lab/patient/measurement.py); model B "
+        "(edge/lab/patient/artifacts_b.py) was written independently, without reading A.",
+        "",
+        "| figure | " + " | ".join(f"model {m.upper()}" for m in names) + " |",
+        "|---" * (len(names) + 1) + "|",
+    ]
+    for i, label in enumerate(SIDE_LABELS):
+        lines.append(f"| {label} | " + " | ".join(cols[m][i] for m in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def combine(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One JSON document for several artifact models: the first model's summary at the
+    top level (so readers of a one-model report keep working), the others under
+    ``artifact_models``, and the side-by-side table as markdown."""
+    names = list(summaries)
+    out = dict(summaries[names[0]])
+    out["artifact_models"] = {m: summaries[m] for m in names[1:]}
+    out["side_by_side"] = side_by_side(summaries)
+    return out
+
+
+def write(summary: dict[str, Any], out: Path, text: str | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "evaluation.json", out / "evaluation.md"]
     paths[0].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    paths[1].write_text(markdown(summary), encoding="utf-8")
+    paths[1].write_text(text if text is not None else markdown(summary), encoding="utf-8")
     return paths
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from edge.config import BedConfig, Config
 from edge.lab.evaluation.comparators import monitor_alarms, news2_alerts
 from edge.lab.evaluation.metrics import PatientOutcome
-from edge.lab.patient import Scenario, generate
+from edge.lab.patient import ARTIFACT_MODELS, Scenario, generate
 from edge.vocabulary import Alert, Kind, Priority
 
 log = logging.getLogger(__name__)
@@ -64,28 +64,32 @@ def patient_config(base: Config, scenario: Scenario) -> Config:
 
 
 def alert_instances(
-    outputs: Iterator[tuple[float, Any]], end: float = math.inf
+    outputs: Iterator[tuple[float, Any]],
+    end: float = math.inf,
+    kinds: tuple[Kind, ...] = (Kind.PHYSIOLOGICAL,),
+    min_rank: int = 2,
 ) -> list[tuple[float, float, str]]:
     """Physiological alert events -> episodes at medium/high priority: (start, end, code).
 
     An episode starts when an alert starts at medium/high, or escalates from low
     (or inactive) to medium/high; it ends when the alert ends or de-escalates
     below medium (``end`` for one still active). Keyed by code and source.
+    ``kinds`` and ``min_rank`` (1 low, 2 medium, 3 high) widen it, e.g. for alarm load.
     """
     rank: dict[tuple[str, str], int] = {}
     open_at: dict[tuple[str, str], int] = {}
     out: list[tuple[float, float, str]] = []
     for _, o in outputs:
-        if not isinstance(o, Alert) or o.kind != Kind.PHYSIOLOGICAL:
+        if not isinstance(o, Alert) or o.kind not in kinds:
             continue
         key = o.key
         before = rank.get(key, 0)
         now = 0 if o.phase.value == "end" else Priority(o.priority).rank
         rank[key] = now
-        if now >= 2 and before < 2:
+        if now >= min_rank and before < min_rank:
             open_at[key] = len(out)
             out.append((o.time, end, o.code))
-        elif now < 2 and before >= 2 and key in open_at:
+        elif now < min_rank and before >= min_rank and key in open_at:
             i = open_at.pop(key)
             out[i] = (out[i][0], o.time, out[i][2])
     return out
@@ -123,6 +127,7 @@ class Job:
     days: float
     detector: str | None
     config: Config
+    artifacts: str = "a"
 
 
 @dataclass(slots=True)
@@ -131,21 +136,42 @@ class PatientRun:
     truth: dict[str, Any]
     readings: int
     seconds: dict[str, float] = field(default_factory=dict)
+    #: capleak alert starts for alarm load: "physiological" (medium/high), "technical"
+    #: (medium/high), "any" (every kind and priority)
+    load: dict[str, int] = field(default_factory=dict)
+
+
+#: The hold limit for a low cuff reading (clinical.md: withhold for SBP < 90 mmHg).
+LOW_CUFF_SBP = 90.0
+
+
+def first_true_low_cuff(sc: Scenario) -> float | None:
+    """Seconds from the start of the first cuff reading below the hold limit whose TRUE
+    SBP was below it too (the first time a hold criterion can be observed on the cuff)."""
+    st = sc.streams
+    rel = st.nibp_t - st.start
+    true = np.interp(rel, sc.trajectory.t, sc.trajectory.sbp)
+    hit = np.flatnonzero((st.sbp < LOW_CUFF_SBP) & (true < LOW_CUFF_SBP))
+    return float(rel[hit[0]]) if len(hit) else None
 
 
 def run_patient(job: Job) -> PatientRun:
     """Generate one patient and run every detector on it (a worker's unit of work)."""
     t0 = time.perf_counter()
-    sc = generate(None, seed=job.seed, index=job.index, days=job.days)
+    sc = generate(None, seed=job.seed, index=job.index, days=job.days, artifacts=job.artifacts)
     t1 = time.perf_counter()
     start = sc.streams.start
     alerts: dict[str, list[tuple[float, float, str]]] = {}
+    load: dict[str, int] = {}
     if job.detector is not None:
         outputs = replay_core(sc, load_detector(job.detector), job.config)
         stop = start + sc.truth["duration_s"]
         alerts["capleak"] = [
             (t - start, e - start, code) for t, e, code in alert_instances(iter(outputs), stop)
         ]
+        load["physiological"] = len(alerts["capleak"])
+        load["technical"] = len(alert_instances(iter(outputs), stop, (Kind.TECHNICAL,)))
+        load["any"] = len(alert_instances(iter(outputs), stop, tuple(Kind), min_rank=1))
     t2 = time.perf_counter()
     alerts["monitor"] = [
         (e.time - start, e.until - start, e.indicator) for e in monitor_alarms(sc.streams)
@@ -166,12 +192,14 @@ def run_patient(job: Job) -> PatientRun:
         onset_s=tr["onset_s"],
         first_hold_s=tr["first_hold_s"],
         alerts=alerts,
+        first_low_cuff_s=first_true_low_cuff(sc),
     )
     return PatientRun(
         outcome,
         tr,
         sc.streams.count(),
         {"generate": t1 - t0, "detector": t2 - t1, "comparators": t3 - t2},
+        load,
     )
 
 
@@ -183,14 +211,18 @@ def run_cohort(
     config: Config | None = None,
     jobs: int | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    artifacts: str = "a",
 ) -> list[PatientRun]:
-    """Evaluate ``patients`` virtual patients; results in patient order."""
+    """Evaluate ``patients`` virtual patients under artifact model ``artifacts``
+    (:data:`edge.lab.patient.ARTIFACT_MODELS`); results in patient order."""
     if patients < 1:
         raise ValueError("patients must be at least 1")
     if detector is not None:
         load_detector(detector)  # fail early, in the parent, with a clear message
     config = config or default_config()
-    work = [Job(seed, i, days, detector, config) for i in range(patients)]
+    if artifacts not in ARTIFACT_MODELS:
+        raise ValueError(f"unknown artifact model {artifacts!r}")
+    work = [Job(seed, i, days, detector, config, artifacts) for i in range(patients)]
     jobs = max(1, min(jobs or os.cpu_count() or 1, patients))
     t0 = time.perf_counter()
     results: list[PatientRun] = []

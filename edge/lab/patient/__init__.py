@@ -2,8 +2,11 @@
 
 A :class:`Scenario` is one patient: drawn parameters, the true physiology
 (:mod:`edge.lab.patient.model`), what the devices report (:mod:`edge.lab.patient.measurement`)
-and the ground truth (:mod:`edge.lab.patient.truth`). It exports as a replay CSV for
-``capleak replay`` plus a ground-truth JSON.
+and the ground truth (:mod:`edge.lab.patient.truth`). What the devices report comes from
+artifact model A (:mod:`edge.lab.patient.measurement`, the model the core was tuned on) or
+from model B (:mod:`edge.lab.patient.artifacts_b`, written independently); both see the same
+patients (same parameters, physiology and truth for a seed and index). It exports as a
+replay CSV for ``capleak replay`` plus a ground-truth JSON.
 
 >>> sc = generate("none", seed=1, days=0.5)
 >>> sc.truth["severity"] in ("none", "mild")
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.lab.patient.artifacts_b import StreamsB, measure_b
 from edge.lab.patient.measurement import Streams, measure
 from edge.lab.patient.model import (
     COHORT_MIX,
@@ -34,6 +38,7 @@ from edge.lab.patient.truth import ground_truth
 from edge.vocabulary import Reading, parse_time
 
 __all__ = [
+    "ARTIFACT_MODELS",
     "COHORT_MIX",
     "DEFAULT_START",
     "SEVERITIES",
@@ -43,6 +48,12 @@ __all__ = [
     "scenario_readings",
 ]
 
+#: Artifact models: "a" (measurement.py, the core was tuned on it), "b" (artifacts_b.py).
+ARTIFACT_MODELS = ("a", "b")
+#: Third seed element of model B's generator, so B's artifacts never share draws with the
+#: patient (the patient and its truth are the same under A and B).
+MODEL_B_STREAM = 0xB
+
 #: Default scenario start (any fixed time works; a Monday midnight UTC).
 DEFAULT_START = parse_time("2026-01-05T00:00:00Z")
 
@@ -51,7 +62,7 @@ DEFAULT_START = parse_time("2026-01-05T00:00:00Z")
 class Scenario:
     params: PatientParams
     trajectory: Trajectory
-    streams: Streams
+    streams: Streams | StreamsB
     truth: dict[str, Any]
     seed: int
     index: int
@@ -100,11 +111,16 @@ def generate(
     index: int = 0,
     days: float = 5.0,
     start: float = DEFAULT_START,
+    artifacts: str = "a",
 ) -> Scenario:
     """One virtual patient, deterministic for ``(seed, index)``.
 
     ``severity`` is the drawn class; ``None`` draws it from :data:`COHORT_MIX`.
+    ``artifacts`` picks the artifact model (:data:`ARTIFACT_MODELS`); the patient, its
+    physiology and its truth do not depend on it.
     """
+    if artifacts not in ARTIFACT_MODELS:
+        raise ValueError(f"unknown artifact model {artifacts!r}; known: a, b")
     rng = np.random.default_rng([seed, index])
     if severity is None:
         names = list(COHORT_MIX)
@@ -115,7 +131,11 @@ def generate(
         raise ValueError(f"days must be between 0.05 and 30, got {days}")
     params = draw_params(severity, rng)
     traj = simulate(params, rng, days=days)
-    streams = measure(traj, rng, start)
+    streams: Streams | StreamsB
+    if artifacts == "b":
+        streams = measure_b(traj, np.random.default_rng([seed, index, MODEL_B_STREAM]), start)
+    else:
+        streams = measure(traj, rng, start)
     return Scenario(params, traj, streams, ground_truth(traj), seed, index)
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from edge.vocabulary import iso_time
+from tests.drivers.helpers import PtyWriter, garbage, masimo_line
 from tests.hil.agent import Agent, MasimoStream, NotifySocket, outbox_rows, write_config
 from tests.support import Collector, Mosquitto, Pty, free_port, wait_for
 
@@ -218,3 +219,38 @@ def test_commands_reach_the_alert_book_and_the_core(
         nurse.disconnect()
         agent.close()
         sub.close()
+
+
+def test_a_device_sending_only_garbage_raises_device_offline(
+    tmp_path: Path, mosquitto: Mosquitto, pty_pair: Pty
+) -> None:
+    """A wrong baud rate: bytes flow, no frame is valid. ``device_offline`` names it within
+    the quiet time; valid frames end it (issue 13 item 5)."""
+    sub = Collector(mosquitto.host, mosquitto.port, "capleak/v1/s1/u1/b1/alerts")
+    spo2 = {"id": "spo2", "driver": "masimo-ascii", "port": pty_pair.path, "max_quiet_s": 1.0}
+    cfg = write_config(
+        tmp_path / "c.toml", broker_url=mosquitto.url, state_dir=tmp_path / "st", devices=[spo2]
+    )
+    agent = Agent(cfg).start()
+    device = PtyWriter(pty_pair, garbage(96), period=0.1)  # ~960 bytes/s, like 9600 baud
+    try:
+        agent.wait_log("ready:")
+
+        def alerts(phase: str) -> list[dict]:
+            return [p["alert"] for p in sub.payloads("alerts") if p["alert"]["phase"] == phase]
+
+        start = wait_for(lambda: alerts("start"), 10, message="device_offline start")[0]
+        assert device.first is not None
+        assert start["code"] == "device_offline" and start["source"] == "spo2"
+        assert "garbled: " in start["message"] and "no valid frame for 1 s" in start["message"]
+        assert start["values"]["reason"].startswith("garbled: ")
+        assert not any(p["readings"] for p in sub.payloads("vitals"))
+        device.say(masimo_line)
+        end = wait_for(lambda: alerts("end"), 10, message="device_offline end")[0]
+        assert end["code"] == "device_offline" and end["source"] == "spo2"
+        assert agent.terminate() == 0
+    finally:
+        device.stop()
+        agent.close()
+        sub.close()
+    assert "device spo2 offline: garbled: " in agent.output

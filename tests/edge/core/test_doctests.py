@@ -23,6 +23,7 @@ MODULES = [
     "edge.core.rules.pressure",
     "edge.core.rules.technical",
     "edge.core.rules.weight",
+    "edge.core.state",
     "edge.core.trend",
     "edge.core.validation",
 ]
