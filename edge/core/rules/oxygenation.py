@@ -27,7 +27,8 @@ class Desaturation(Rule):
     pulse, a collapsing perfusion index, or a fall faster than physiology) within
     ``evidence_s`` before it or during it needs ``suspect_min_s`` instead
     (alarm validation against a second signal, Charbonnier & Gentil 2010). A gap
-    of more than ``gap_s`` between accepted samples restarts the run. Once on, it
+    of more than ``gap_s`` (150 s: devices that report numerics once a minute,
+    with one missed, still make a run) between accepted samples restarts it. Once on, it
     stays on until the integral is empty and SpO2 is ``recovery_points`` above the
     limit, for ``off_s`` (a saturation hovering at the limit does not flap).
 
@@ -63,7 +64,7 @@ class Desaturation(Rule):
         evidence_s: float,
         off_s: float,
         recovery_points: float,
-        gap_s: float = 30.0,
+        gap_s: float = 150.0,
     ) -> None:
         self.sat = SatSeconds(limit, satseconds)
         self.min_s = min_s
