@@ -191,7 +191,52 @@ class Thresholds:
         50.0, doc="desaturation SatSeconds setting (Nellcor, clinical.md)", min=10, max=200
     )
     rapid_desat_points: float = setting(
-        10.0, doc="rapid desaturation drop in points (Masimo Rapid Desat -5/-10)", min=3, max=30
+        10.0,
+        doc="no longer used (kept so existing configuration files load): until issue 12 a "
+        "sample this far below hold_spo2_pct raised desaturation at once (Masimo Rapid "
+        "Desat); the bedside monitor alarms locally, capleak reports what is sustained",
+        min=3,
+        max=30,
+    )
+    desaturation_min_s: float = setting(
+        30.0,
+        doc="desaturation needs SpO2 below hold_spo2_pct this long (and the SatSeconds "
+        "integral at satseconds_limit): Dartmouth surveillance paged only after a limit "
+        "had been breached > 30 s (Taenzer 2010, clinical.md 'Alarm practice'); an "
+        "unflagged dip of <= 20 s does not alert, a sustained SpO2 of 86 % does within 60 s",
+        min=0,
+        max=3600,
+    )
+    desaturation_suspect_min_s: float = setting(
+        120.0,
+        doc="a desaturation with motion evidence (device flags, an erratic pulse, PI "
+        "collapse, a fall faster than physiology) within desaturation_evidence_s needs "
+        "this long (this project's choice, 4 x desaturation_min_s; alarm validation "
+        "against a second signal, Charbonnier & Gentil 2010, signal-processing.md)",
+        min=0,
+        max=3600,
+    )
+    desaturation_evidence_s: float = setting(
+        30.0,
+        doc="motion evidence this long before a desaturation starts makes it suspect "
+        "(device flags lag the artifact by 2-8 s, issue 12; the fast-drop filter holds a "
+        "step for spo2_confirm_s first)",
+        min=0,
+        max=600,
+    )
+    spo2_implausible_fall_points: float = setting(
+        20.0,
+        doc="an SpO2 fall of this many points within 2 s is faster than physiology (issue "
+        "12) and is motion evidence for desaturation",
+        min=5,
+        max=50,
+    )
+    pi_collapse_ratio: float = setting(
+        0.5,
+        doc="a perfusion index below this fraction of its 5-min average is motion evidence "
+        "for desaturation (this project's choice; low perfusion is a device flag too)",
+        min=0.05,
+        max=0.95,
     )
     tachycardia_bpm: float = setting(
         100.0, doc="tachycardia above this, sustained (Dutcher 2014, Table 3)", min=60, max=200
@@ -220,6 +265,14 @@ class Thresholds:
         min=0,
         max=3600,
     )
+    signal_lost_spo2_min: float = setting(
+        10.0,
+        doc="signal_lost (technical) when SpO2, once received, has had no valid reading "
+        "(absent, 0, sensor_off, searching) this long (issue 12 default 10 min; a real ICU "
+        "record had 189 min of SpO2 = 0 without any alert)",
+        min=1,
+        max=1440,
+    )
     sensor_off_grace_s: float = setting(
         60.0, doc="sensor_off after the device reports no/off sensor this long", min=0, max=3600
     )
@@ -240,6 +293,21 @@ class Thresholds:
     )
     baseline_learn_h: float = setting(
         2.0, doc="learn baselines from the first hours when not configured", min=0.25, max=48
+    )
+    baseline_min_cycles: int = setting(
+        4,
+        doc="a learned SBP/MAP baseline is used (by the %-below-baseline rule) only from at "
+        "least this many cycles (issue 12: 'learned, n=2' moved every %-rule); its value is "
+        "the median, robust to one dip or outlier; otherwise configure or command one",
+        min=1,
+        max=50,
+    )
+    baseline_min_span_h: float = setting(
+        1.0,
+        doc="...and only when those cycles span at least this many hours (NIBP every 15 min "
+        "to 4 h, signal-processing.md 'The data': one burst of re-measures is one reading)",
+        min=0,
+        max=48,
     )
     bp_hysteresis_mmhg: float = setting(
         5.0,
@@ -396,6 +464,24 @@ class Thresholds:
         "detection')",
         min=1,
         max=20,
+    )
+    hypotension_remeasure_min: float = setting(
+        35.0,
+        doc="the NIBP outlier gate holds a below-limit cycle far off its trend at most this "
+        "long waiting for a re-measure, then uses it (Betof Warner 2024: below the BP "
+        "target, recheck at 30 min; plus 5 min for the cycle to run and arrive); a "
+        "below-limit cycle the gate passes raises hypotension at medium at once",
+        min=1,
+        max=480,
+    )
+    nibp_cycle_window_s: float = setting(
+        60.0,
+        doc="NIBP parts (sbp, map, dbp) from one source within this many seconds of the "
+        "first part form one cycle, in any order, MAP or DBP optional (issue 12: charting "
+        "systems and HL7 feeds send the parts separately, ms to s apart); the cycle closes "
+        "when complete or when the window has passed, and a late part never splits it",
+        min=0,
+        max=600,
     )
     pulse_average_half_life_s: float = setting(
         300.0,

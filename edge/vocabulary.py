@@ -281,6 +281,7 @@ class AlertCode(StrEnum):
     DEVICE_OFFLINE = "device_offline"
     DEVICE_ONLINE = "device_online"
     NIBP_OVERDUE = "nibp_overdue"
+    SIGNAL_LOST = "signal_lost"
     DOSE_HOLD_ADVISED = "dose_hold_advised"
     AGENT_FAULT = "agent_fault"
 
@@ -297,6 +298,7 @@ ALERT_KINDS: Mapping[str, Kind] = {
     AlertCode.DEVICE_OFFLINE: Kind.TECHNICAL,
     AlertCode.DEVICE_ONLINE: Kind.TECHNICAL,
     AlertCode.NIBP_OVERDUE: Kind.TECHNICAL,
+    AlertCode.SIGNAL_LOST: Kind.TECHNICAL,
     AlertCode.DOSE_HOLD_ADVISED: Kind.ADVISORY,
     AlertCode.AGENT_FAULT: Kind.TECHNICAL,
 }

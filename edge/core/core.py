@@ -17,8 +17,9 @@ is bounded. ``docs/core.md`` explains methods, defaults and sources.
 ...     out += core.update(Reading.of("sbp", sbp, time=t, source="nibp"))
 ...     out += core.update(Reading.of("dbp", sbp - 45, time=t, source="nibp"))
 ...     out += core.update(Reading.of("map", sbp - 30, time=t, source="nibp"))
->>> [(a.code, a.phase.value, a.priority.value) for a in out]
-[('bp_falling', 'start', 'medium'), ('hypotension', 'start', 'high')]
+>>> [(a.code, a.phase.value, a.priority.value) for a in out]  # doctest: +NORMALIZE_WHITESPACE
+[('bp_falling', 'start', 'medium'), ('hypotension', 'start', 'medium'),
+ ('hypotension', 'escalate', 'high')]
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class Core:
                 "map": pt.baseline_map_mmhg,
                 "spo2": pt.baseline_spo2_pct,
             },
+            th.baseline_min_cycles,
+            th.baseline_min_span_h,
         )
         cusum = th.nibp_cusum_h
         self.trend = {
@@ -108,10 +111,18 @@ class Core:
         self._pulse_minutes = MinuteMean(60.0)
         self._spo2_minute: tuple[float, float] | None = None
         self._pulse_avg = ExpAverage(th.pulse_average_half_life_s)  # the 'persisting' HR
+        # motion evidence for desaturation: raw SpO2 falls, perfusion index
+        self._spo2_raw = (-math.inf, 0.0)  # (time, value) of the last raw SpO2 sample
+        self._fall_points = th.spo2_implausible_fall_points
+        self._pi_avg = ExpAverage(300.0)
+        self._pi_ratio = th.pi_collapse_ratio
+        self._spo2_valid_min = th.spo2_plausible_min_pct
         # NIBP
-        self._nibp = NibpAssembler()
+        self._nibp = NibpAssembler(th.nibp_cycle_window_s)
         self._nibp_gate = NibpOutlierGate(th.nibp_outlier_sigma, th.nibp_outlier_min_mmhg)
         self._held: NibpCycle | None = None
+        self._held_until = math.inf  # a held cycle is released (used) at this time
+        self._remeasure_s = th.hypotension_remeasure_min * 60.0
         self.last_nibp: NibpCycle | None = None
         # weight
         self._weight_range = PLAUSIBLE["weight"]
@@ -287,10 +298,12 @@ class Core:
         if t >= self._baseline_close:
             self._baselines.close_due(t)
             self._baseline_close = self._baselines.next_close
-        open_since = self._nibp.time  # None: no cycle open
-        if open_since is not None and t > open_since:
+        if t > self._nibp.deadline:  # the open cycle's window has passed
             self._close_nibp(out)
+        if t > self._held_until:  # no cycle came to refute a held low one: it stands
+            self._release_held(out)
         self._emit(out, self.rules.nibp_overdue.tick(t))
+        self._emit(out, self.rules.signal_lost.tick(t))
         self._emit(out, self.rules.dose_hold.tick(t))
         due = self.schedule.check_due(t)
         if due is not None:
@@ -308,6 +321,8 @@ class Core:
             return False
         if r.signal != "pi":
             self.rejected.count(r.signal, fault_reason(r) or "flagged")
+        if r.signal in ("spo2", "pulse", "pi"):
+            self.rules.desaturation.evidence(t)
         if not flags.isdisjoint(SENSOR_OFF_FLAGS):
             self._emit(out, self.rules.sensor_off.off(r.source, t))
         return True
@@ -327,11 +342,21 @@ class Core:
         if self.rules.sensor_off.pending:
             self._emit(out, self.rules.sensor_off.on(r.source, t))
         v = r.value
+        if self._spo2_valid_min <= v <= 100.0:  # a valid reading: the signal is there
+            self._emit(out, self.rules.signal_lost.good("spo2", t))
+        desaturation = self.rules.desaturation
+        t_raw, v_raw = self._spo2_raw
+        self._spo2_raw = (t, v)
+        motion = self._motion
+        if (t - t_raw <= 2.0 and v_raw - v >= self._fall_points) or (
+            t < motion.until and motion.active(t)
+        ):
+            desaturation.evidence(t)  # faster than physiology, or an erratic pulse
         reason = self._spo2_clean.reject(t, v)
         if reason is not None:
             self.rejected.count("spo2", reason)
             return
-        self._emit(out, self.rules.desaturation.update(t, v))
+        self._emit(out, desaturation.update(t, v))
         done = self._spo2_minutes.add(t, v)
         if done is not None:
             # a finished minute of SpO2; t (the reading that closed it) is the alert time
@@ -370,16 +395,29 @@ class Core:
             self._emit(out, self.rules.tachycardia.update(t, hr, mean))
 
     def _on_pi(self, r: Reading, t: float, out: list[Output]) -> None:
-        if r.flags and not r.flags.isdisjoint(SENSOR_OFF_FLAGS):
-            self._flagged(r, t, out)
+        if r.flags and self._flagged(r, t, out):
+            return
+        avg = self._pi_avg
+        v = r.value
+        if avg.value is not None and v < self._pi_ratio * avg.value:
+            self.rules.desaturation.evidence(t)  # perfusion collapsing: motion or probe
+        if 0.0 < v <= PLAUSIBLE["pi"][1] and t > avg.last_time:
+            avg.update(t, v)
 
     # ------------------------------------------------------------------ NIBP
 
     def _on_nibp(self, r: Reading, t: float, out: list[Output]) -> None:
         asm = self._nibp
         if asm.open and not asm.belongs(r):
+            if asm.repeated(r):  # a duplicated row of a part already in: keep the cycle open
+                self.rejected.count(r.signal, "duplicate")
+                return
             self._close_nibp(out)
         if not asm.open:
+            why = asm.late(r)
+            if why is not None:  # a part of the cycle closed last: it never starts a cycle
+                self.rejected.count(r.signal, why)
+                return
             timeline = self._timeline
             if t <= timeline.last["nibp"]:
                 if not self._late(r.signal, "nibp", t):
@@ -398,7 +436,7 @@ class Core:
         cycle = asm.flush()
         if cycle is None:
             return
-        self._timeline.last["nibp"] = cycle.time
+        self._timeline.last["nibp"] = asm.last
         reason = asm.take_spoiled() or cycle.problem()
         parts = (cycle.sbp is not None) + (cycle.dbp is not None)
         parts += cycle.map is not None and not cycle.map_derived
@@ -417,8 +455,11 @@ class Core:
             verdict = gate.check(value, innovation, variance)
         if verdict == "hold":
             self._held = cycle
+            if self.rules.hypotension.below(cycle):  # waits one re-measure interval at most
+                self._held_until = cycle.time + self._remeasure_s
             return
         held, self._held = self._held, None
+        self._held_until = math.inf
         if verdict == "confirm" and held is not None:
             self._accept_cycle(held, out)
         elif verdict == "refute" and held is not None:
@@ -426,6 +467,14 @@ class Core:
             n += held.map is not None and not held.map_derived
             self.rejected.count("nibp", "outlier", n)
         self._accept_cycle(cycle, out)
+
+    def _release_held(self, out: list[Output]) -> None:
+        """The outlier gate holds a cycle at most one re-measure interval, then uses it."""
+        held, self._held = self._held, None
+        self._held_until = math.inf
+        self._nibp_gate.held = None
+        if held is not None:
+            self._accept_cycle(held, out)
 
     def _accept_cycle(self, c: NibpCycle, out: list[Output]) -> None:
         t = c.time

@@ -23,7 +23,7 @@ the outbox's state table) and decides whether it is fresh enough to use.
 >>> _ = core.dose(1_780_000_100.0)
 >>> again = Core.from_snapshot(core.config, snapshot(core))
 >>> again.baselines()["weight"], again.schedule.given
-({'value': 70.0, 'source': 'learned', 'n': 1, 'restored': True}, 1)
+({'value': 70.0, 'source': 'learned', 'n': 1, 'spread': 0.0, 'restored': True}, 1)
 """
 
 from __future__ import annotations
@@ -76,6 +76,13 @@ def snapshot(core: Core) -> dict[str, Any]:
             "since": dict(sensor_off._since),
             "conditions": {src: _fields(c, _CONDITION) for src, c in sensor_off.conditions.items()},
         },
+        "signal_lost": {
+            "last": dict(rules.signal_lost._last),
+            "conditions": {
+                s: _fields(c, _CONDITION) for s, c in rules.signal_lost.conditions.items()
+            },
+        },
+        "hypotension_cycles": [rules.hypotension.lows, rules.hypotension.normals],
         "nibp_overdue_last": rules.nibp_overdue.last,
         "dose_hold_until": rules.dose_hold.hold_until,
         "satseconds": _fields(rules.desaturation.sat, _SAT_SECONDS),
@@ -127,6 +134,16 @@ def _restore(core: Core, data: Mapping[str, Any]) -> None:
         _load(cond, values, _CONDITION)
         rules.sensor_off._conditions[str(src)] = cond
     _load(rules.desaturation.sat, data["satseconds"], _SAT_SECONDS)
+    lost = data.get("signal_lost")  # (issue 12; absent from older snapshots)
+    if lost is not None:
+        rules.signal_lost.restore(
+            {str(k): float(v) for k, v in dict(lost["last"]).items()},
+            dict(lost["conditions"]),
+            lambda cond, values: _load(cond, values, _CONDITION),
+        )
+    cycles = data.get("hypotension_cycles")
+    if cycles is not None:
+        rules.hypotension.lows, rules.hypotension.normals = int(cycles[0]), int(cycles[1])
     for signal, values in dict(data["trends"]).items():
         if signal in core.trend:
             _load(core.trend[signal], values, _TREND)

@@ -9,9 +9,11 @@ here is dropped and counted by reason; nothing downstream ever sees it.
 - Device flags that say the value cannot be trusted (sensor off, no sensor,
   artifact, pulse search, low perfusion, low quality, unstable, overload) drop
   the reading (``signal-processing.md``: "Drop values with device flags").
-- NIBP arrives as up to three readings with one time stamp. They are grouped
-  into an :class:`NibpCycle`; a cycle must satisfy SBP > MAP > DBP. A missing
-  MAP is derived as ``DBP + (SBP - DBP) / 3`` and flagged ``derived``.
+- NIBP arrives as up to three readings (SBP, MAP, DBP), with one time stamp or
+  with times a little apart, in any order. Parts within a window are grouped
+  into an :class:`NibpCycle` (:class:`NibpAssembler`); a cycle must satisfy
+  SBP > MAP > DBP. A missing MAP is derived as ``DBP + (SBP - DBP) / 3`` and
+  flagged ``derived``.
 
 >>> a = NibpAssembler()
 >>> a.add(Reading.of("sbp", 120, time=0.0, source="nibp"))
@@ -121,23 +123,60 @@ class NibpCycle:
 
 
 class NibpAssembler:
-    """Groups NIBP readings sharing a time and source into :class:`NibpCycle` values.
+    """Groups the parts of one NIBP measurement into an :class:`NibpCycle`, by proximity.
 
-    :meth:`add` collects; :meth:`flush` closes the open cycle (the core calls
-    it when a reading with a later time arrives, when all three values are in,
-    or from ``tick``). Flagged or implausible parts spoil the whole cycle:
-    :attr:`spoiled` holds the reason, and the cycle is returned for counting.
+    Charting systems and HL7 feeds send SBP, MAP and DBP as separate readings,
+    with times a few ms (or s) apart, in any order, sometimes without MAP (issue
+    12). Parts from one source within ``window_s`` of the first part received
+    (less than ``window_s`` after the first) form one cycle; the cycle's time is its
+    earliest part's. The caller closes
+    the cycle (:meth:`flush`) when all three parts are in, when a part that does
+    not :meth:`belongs` arrives, or once the time passes :attr:`deadline`. A part
+    that arrives after its cycle was closed is :meth:`late` and never starts a
+    cycle of its own (a late part never splits a cycle). Flagged or implausible
+    parts spoil the whole cycle: :attr:`spoiled` holds the reason, and the cycle
+    is returned for counting.
+
+    >>> a = NibpAssembler(window_s=60.0)
+    >>> for sig, v, t in (("sbp", 118, 900.000), ("map", 88, 900.001), ("dbp", 70, 900.002)):
+    ...     r = Reading.of(sig, v, time=t, source="nibp")
+    ...     assert a.time is None or a.belongs(r)
+    ...     a.add(r)
+    >>> a.complete, a.flush()
+    (True, NibpCycle(time=900.0, source='nibp', sbp=118.0, map=88.0, dbp=70.0, map_derived=False))
+    >>> a.late(Reading.of("dbp", 70, time=900.002, source="nibp"))  # a repeated row
+    'duplicate'
+    >>> a.add(Reading.of("sbp", 117, time=1800.0, source="nibp"))
+    >>> a.add(Reading.of("dbp", 69, time=1800.0, source="nibp"))
+    >>> a.flush().map_derived, a.late(Reading.of("map", 85, time=1800.5, source="nibp"))
+    (True, 'late_part')
     """
 
-    __slots__ = ("_dbp", "_map", "_sbp", "source", "spoiled", "time")
+    __slots__ = (
+        "_closed",
+        "_dbp",
+        "_map",
+        "_sbp",
+        "first",
+        "last",
+        "source",
+        "spoiled",
+        "time",
+        "window_s",
+    )
 
-    def __init__(self) -> None:
-        self.time: float | None = None
+    def __init__(self, window_s: float = 60.0) -> None:
+        self.window_s = window_s
+        self.time: float | None = None  # earliest part of the open cycle (its time)
+        self.first = math.inf  # time of the first part received (the window opens here)
+        self.last = -math.inf  # latest part of the open cycle
         self.source = ""
         self._sbp: float | None = None
         self._map: float | None = None
         self._dbp: float | None = None
         self.spoiled: str | None = None
+        # the cycle closed last: (source, first part's time, its parts' values by signal)
+        self._closed: tuple[str, float, dict[str, float]] = ("", math.nan, {})
 
     @property
     def open(self) -> bool:
@@ -147,17 +186,48 @@ class NibpAssembler:
     def complete(self) -> bool:
         return self._sbp is not None and self._map is not None and self._dbp is not None
 
+    @property
+    def deadline(self) -> float:
+        """The open cycle closes once the time is past this (``inf`` when none is open)."""
+        return self.first + self.window_s if self.time is not None else math.inf
+
+    def _near(self, reading: Reading, source: str, first: float) -> bool:
+        t = reading.time
+        return t is not None and reading.source == source and abs(t - first) < self.window_s
+
     def belongs(self, reading: Reading) -> bool:
-        """Whether ``reading`` is part of the open cycle (same time and source, slot free)."""
-        if self.time is None or reading.time != self.time or reading.source != self.source:
+        """Whether ``reading`` is part of the open cycle (same source, in the window, slot free)."""
+        if self.time is None or not self._near(reading, self.source, self.first):
             return False
         return getattr(self, "_" + reading.signal) is None
 
+    def repeated(self, reading: Reading) -> bool:
+        """Whether ``reading`` repeats a part the open cycle already has (a duplicated row)."""
+        if self.time is None or not self._near(reading, self.source, self.first):
+            return False
+        return getattr(self, "_" + reading.signal) is not None
+
+    def late(self, reading: Reading) -> str | None:
+        """Why ``reading`` belongs to the cycle closed last (it arrived after the close):
+        ``late_part`` (a part it did not have), ``duplicate`` (a repeated row), or None."""
+        source, first, had = self._closed
+        if not self._near(reading, source, first):
+            return None
+        value = had.get(reading.signal)
+        if value is None:
+            return "late_part"
+        return "duplicate" if value == reading.value else None
+
     def add(self, reading: Reading) -> None:
         """Add to the open cycle (the caller flushes first if it does not :meth:`belongs`)."""
+        t = reading.time
+        assert t is not None
         if self.time is None:
-            self.time = reading.time
+            self.time = self.first = self.last = t
             self.source = reading.source
+        else:
+            self.time = min(self.time, t)
+            self.last = max(self.last, t)
         reason = fault_reason(reading)
         if reason is not None and self.spoiled is None:
             self.spoiled = reason
@@ -173,7 +243,10 @@ class NibpAssembler:
             mean = derive_map(sbp, dbp)
             derived = True
         cycle = NibpCycle(self.time, self.source, sbp, mean, dbp, derived)
+        had = {n: v for n, v in (("sbp", sbp), ("map", self._map), ("dbp", dbp)) if v is not None}
+        self._closed = (self.source, self.first, had)
         self.time = None
+        self.first = math.inf
         self._sbp = self._map = self._dbp = None
         return cycle
 

@@ -17,10 +17,11 @@ rule                      alert code
 :class:`SpO2Falling`      ``spo2_falling``
 :class:`WeightGain`       ``weight_gain``
 :class:`Tachycardia`      ``tachycardia``
-:class:`ClsSuspected`     ``cls_suspected`` (from the four above)
+:class:`ClsSuspected`     ``cls_suspected`` (from the trend rules above)
 :class:`NibpOverdue`      ``nibp_overdue``
 :class:`DoseHold`         ``dose_hold_advised`` (the pre-dose check)
 :class:`SensorOff`        ``sensor_off`` (one per device)
+:class:`SignalLost`       ``signal_lost`` (one per watched signal)
 ========================  ==============================================
 """
 
@@ -32,7 +33,7 @@ from edge.core.rules.heart_rate import Tachycardia
 from edge.core.rules.leak import ClsSuspected
 from edge.core.rules.oxygenation import Desaturation, SpO2Falling
 from edge.core.rules.pressure import BpFalling, Hypotension
-from edge.core.rules.technical import NibpOverdue, SensorOff
+from edge.core.rules.technical import NibpOverdue, SensorOff, SignalLost
 from edge.core.rules.weight import WeightGain
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Rule",
     "RuleSet",
     "SensorOff",
+    "SignalLost",
     "SpO2Falling",
     "Tachycardia",
     "WeightGain",
@@ -54,8 +56,8 @@ __all__ = [
 class RuleSet:
     """One bed's rules, built from one :class:`~edge.config.Thresholds`.
 
-    ``cls_suspected`` is wired to its domains' conditions (BP: hypotension and
-    bp_falling; weight; SpO2: desaturation and spo2_falling); :attr:`evidence`
+    ``cls_suspected`` is wired to its domains' conditions (BP: confirmed (high)
+    hypotension and bp_falling; weight; SpO2: spo2_falling); :attr:`evidence`
     names the codes after whose events it must be re-evaluated.
 
     >>> rules = RuleSet(Thresholds())
@@ -73,6 +75,7 @@ class RuleSet:
         "hypotension",
         "nibp_overdue",
         "sensor_off",
+        "signal_lost",
         "spo2_falling",
         "tachycardia",
         "weight_gain",
@@ -85,18 +88,21 @@ class RuleSet:
         self.spo2_falling = SpO2Falling.from_thresholds(th)
         self.weight_gain = WeightGain.from_thresholds(th)
         self.tachycardia = Tachycardia.from_thresholds(th)
-        domains = {
-            "bp": (self.hypotension, self.bp_falling),
-            "weight": (self.weight_gain,),
-            "spo2": (self.desaturation, self.spo2_falling),
+        # confirmed trend evidence only (issue 12): hypotension once confirmed (high),
+        # never the seconds-scale desaturation
+        domains: dict[str, tuple[tuple[Rule, int], ...]] = {
+            "bp": ((self.hypotension, 3), (self.bp_falling, 1)),
+            "weight": ((self.weight_gain, 1),),
+            "spo2": ((self.spo2_falling, 1),),
         }
         self.cls_suspected = ClsSuspected(
-            {name: tuple(r.condition for r in rules) for name, rules in domains.items()}
+            {name: tuple((r.condition, k) for r, k in rules) for name, rules in domains.items()}
         )
-        self.evidence = frozenset(r.code for rules in domains.values() for r in rules)
+        self.evidence = frozenset(r.code for rules in domains.values() for r, _ in rules)
         self.nibp_overdue = NibpOverdue(th.nibp_overdue_min)
         self.dose_hold = DoseHold.from_thresholds(th)
         self.sensor_off = SensorOff(th.sensor_off_grace_s, max_sources)
+        self.signal_lost = SignalLost({"spo2": th.signal_lost_spo2_min * 60.0})
         #: bed-level conditions by code (per-device sensor_off ones: :attr:`sensor_off`)
         self.conditions: dict[str, Condition] = {
             rule.code: rule.condition
@@ -118,4 +124,5 @@ class RuleSet:
         """Active conditions: code (with ``/source`` for per-device ones) -> priority."""
         act = {c.code: c.priority.value for c in self.conditions.values() if c.priority}
         act.update(self.sensor_off.active)
+        act.update(self.signal_lost.active)
         return act

@@ -10,32 +10,44 @@ from edge.vocabulary import Alert, AlertCode, Priority
 
 
 class ClsSuspected(Rule):
-    """``cls_suspected``: alerts active in >= 2 of the BP, weight and SpO2 domains.
+    """``cls_suspected``: confirmed trend evidence in >= 2 of the BP, weight and SpO2 domains.
 
     A leak lowers blood pressure, raises weight and, once fluid reaches the lungs,
     lowers SpO2 (``shared/docs/clinical.md``, "Capillary leak syndrome"). Medium
     for two domains, high for all three or when any of them is high. It reads the
-    domains' already-debounced conditions, so it needs no delay of its own.
+    domains' already-debounced conditions, each counted only from a minimum rank
+    (``(condition, min_rank)`` pairs), so single samples never count (issue 12:
+    ``cls_suspected`` fired on artifact evidence): the core wires BP to
+    ``hypotension`` once confirmed (high) and ``bp_falling``, weight to the
+    ``weight_gain`` trend, SpO2 to the ``spo2_falling`` trend only (not to the
+    seconds-scale ``desaturation``).
 
     >>> from edge.core.indicators import Condition
-    >>> bp, wt, ox = Condition("bp_falling"), Condition("weight_gain"), Condition("desaturation")
-    >>> rule = ClsSuspected({"bp": (bp,), "weight": (wt,), "spo2": (ox,)})
-    >>> _ = bp.update(0.0, Priority.MEDIUM, "", {}); rule.update(0.0) is None
+    >>> hypo, bp = Condition("hypotension"), Condition("bp_falling")
+    >>> wt, ox = Condition("weight_gain"), Condition("spo2_falling")
+    >>> rule = ClsSuspected({"bp": ((hypo, 3), (bp, 1)), "weight": ((wt, 1),),
+    ...                      "spo2": ((ox, 1),)})
+    >>> _ = wt.update(0.0, Priority.LOW, "", {}); rule.update(0.0) is None
     True
-    >>> _ = wt.update(60.0, Priority.LOW, "", {}); a = rule.update(60.0)
+    >>> _ = hypo.update(60.0, Priority.MEDIUM, "", {}); rule.update(60.0) is None  # one cycle
+    True
+    >>> _ = bp.update(120.0, Priority.MEDIUM, "", {}); a = rule.update(120.0)
     >>> a.priority.value, a.values
     ('medium', {'bp_rank': 2, 'weight_rank': 1, 'spo2_rank': 0, 'domains': 2})
     """
 
     __slots__ = ("domains",)
 
-    def __init__(self, domains: Mapping[str, Sequence[Condition]]) -> None:
+    def __init__(self, domains: Mapping[str, Sequence[tuple[Condition, int]]]) -> None:
         self.domains = tuple((name, tuple(conds)) for name, conds in domains.items())
         self.condition = Condition(AlertCode.CLS_SUSPECTED)
 
     def update(self, t: float) -> Alert | None:
         """Re-evaluate after any domain's alert event at ``t``."""
-        ranks = {name: max(c.rank for c in conds) for name, conds in self.domains}
+        ranks = {
+            name: max((c.rank if c.rank >= least else 0) for c, least in conds)
+            for name, conds in self.domains
+        }
         involved = [name for name, rank in ranks.items() if rank > 0]
         want = None
         if len(involved) >= 2:

@@ -1,10 +1,12 @@
-"""SpO2 rules: ``desaturation`` (SatSeconds, seconds) and ``spo2_falling`` (the trend, hours).
+"""SpO2 rules: ``desaturation`` (depth x duration, seconds) and ``spo2_falling`` (the trend, hours).
 
 Both see accepted SpO2 only (after validation, blanking, the motion check and
 the fast-drop filter, :mod:`edge.core.artifacts`).
 """
 
 from __future__ import annotations
+
+import math
 
 from edge.config import Thresholds
 from edge.core.indicators import Condition, SatSeconds
@@ -14,37 +16,65 @@ from edge.vocabulary import Alert, AlertCode, Priority
 
 
 class Desaturation(Rule):
-    """``desaturation`` (high): the Nellcor SatSeconds integral, or a Masimo Rapid Desat.
+    """``desaturation`` (high): SpO2 below the limit, sustained in depth x duration.
 
-    On when SatSeconds below ``limit`` reaches ``satseconds`` (or three excursions
-    start within 60 s), or at once when a sample is ``rapid_points`` or more below
-    the limit (``shared/docs/clinical.md``, "Alarm practice"). Once on, it stays on
-    until the integral is empty and SpO2 is ``recovery_points`` above the limit, for
-    ``off_s`` (hysteresis: a saturation hovering at the limit does not flap).
+    The bedside monitor alarms locally within seconds; capleak reports what is
+    sustained (issue 12). On when a run of accepted samples below ``limit`` has
+    lasted ``min_s`` (Taenzer 2010: page only after > 30 s) **and** its Nellcor
+    SatSeconds integral has reached ``satseconds`` (depth x duration, so a
+    shallow dip needs longer: ``shared/docs/clinical.md``, "Alarm practice").
+    A run with motion evidence (:meth:`evidence`: device flags, an erratic
+    pulse, a collapsing perfusion index, or a fall faster than physiology) within
+    ``evidence_s`` before it or during it needs ``suspect_min_s`` instead
+    (alarm validation against a second signal, Charbonnier & Gentil 2010). A gap
+    of more than ``gap_s`` (150 s: devices that report numerics once a minute,
+    with one missed, still make a run) between accepted samples restarts it. Once on, it
+    stays on until the integral is empty and SpO2 is ``recovery_points`` above the
+    limit, for ``off_s`` (a saturation hovering at the limit does not flap).
 
-    >>> d = Desaturation(limit=90.0, satseconds=50.0, rapid_points=10.0, off_s=60.0,
-    ...                  recovery_points=2.0)
-    >>> [d.update(float(t), 84.0) for t in range(8)][-1] is None
+    >>> d = Desaturation(limit=90.0, satseconds=50.0, min_s=30.0, suspect_min_s=120.0,
+    ...                  evidence_s=30.0, off_s=60.0, recovery_points=2.0)
+    >>> [d.update(float(t), 80.0) for t in range(20)][-1] is None   # a 20 s dip: nothing
     True
-    >>> d.update(8.0, 84.0).phase.value, d.priority.value, round(d.sat.total)
-    ('start', 'high', 54)
-    >>> d.update(9.0, 78.0) is None                     # already on
+    >>> [d.update(float(t), 97.0) for t in range(20, 200)][-1] is None
     True
+    >>> out = [d.update(200.0 + t, 86.0) for t in range(31)]       # sustained 86 %
+    >>> [(a.phase.value, a.priority.value, a.time) for a in out if a]
+    [('start', 'high', 230.0)]
     """
 
-    __slots__ = ("rapid_level", "recovery_points", "sat")
+    __slots__ = (
+        "evidence_s",
+        "gap_s",
+        "last_evidence",
+        "last_time",
+        "min_s",
+        "recovery_points",
+        "run_since",
+        "sat",
+        "suspect_min_s",
+    )
 
     def __init__(
         self,
         limit: float,
         satseconds: float,
-        rapid_points: float,
+        min_s: float,
+        suspect_min_s: float,
+        evidence_s: float,
         off_s: float,
         recovery_points: float,
+        gap_s: float = 150.0,
     ) -> None:
         self.sat = SatSeconds(limit, satseconds)
-        self.rapid_level = limit - rapid_points
+        self.min_s = min_s
+        self.suspect_min_s = suspect_min_s
+        self.evidence_s = evidence_s
         self.recovery_points = recovery_points
+        self.gap_s = gap_s
+        self.run_since = math.inf  # first sample of the current run below the limit
+        self.last_time = -math.inf  # last accepted sample
+        self.last_evidence = -math.inf  # last motion/artifact evidence
         self.condition = Condition(AlertCode.DESATURATION, off_s=off_s)
 
     @classmethod
@@ -52,30 +82,60 @@ class Desaturation(Rule):
         return cls(
             th.hold_spo2_pct,
             th.satseconds_limit,
-            th.rapid_desat_points,
+            th.desaturation_min_s,
+            th.desaturation_suspect_min_s,
+            th.desaturation_evidence_s,
             max(th.alarm_delay_s, th.desaturation_off_s),
             th.desaturation_recovery_points,
         )
+
+    def evidence(self, t: float) -> None:
+        """Motion or artifact evidence at ``t`` (a flag, an erratic pulse, PI collapse, ...)."""
+        if t > self.last_evidence:
+            self.last_evidence = t
 
     def update(self, t: float, v: float) -> Alert | None:
         """An accepted SpO2 sample ``v`` at ``t``."""
         sat = self.sat
         cond = self.condition
+        gap = t - self.last_time > self.gap_s
+        self.last_time = t
+        if v < sat.limit:
+            if gap or self.run_since == math.inf:
+                self.run_since = t
+        else:
+            self.run_since = math.inf
         if not (v < sat.limit or sat.total > 0.0 or sat.below or not cond.idle):
             sat.last_time = t  # nothing to integrate: keep the clock only
             return None
+        if gap:
+            sat.total = 0.0  # a dropout: the integral starts again
         sat.update(t, v)
-        rapid = v <= self.rapid_level
+        since = self.run_since
+        held = t - since
+        if held < self.min_s or sat.total < sat.setting:
+            sustained = False
+        elif self.last_evidence >= since - self.evidence_s:
+            sustained = held >= self.suspect_min_s
+        else:
+            sustained = True
         recovered = sat.quiet and v >= sat.limit + self.recovery_points
-        want = Priority.HIGH if sat.tripped or rapid or (cond.active and not recovered) else None
+        want = Priority.HIGH if sustained or (cond.active and not recovered) else None
         if want is None and cond.idle:
             return None
         msg = (
-            f"SpO2 {v:.0f} % below {sat.limit:g} % (SatSeconds {sat.total:.0f})"
+            f"SpO2 {v:.0f} % below {sat.limit:g} % for {held:.0f} s (SatSeconds {sat.total:.0f})"
+            if want and math.isfinite(held)
+            else f"SpO2 {v:.0f} %: desaturation not yet recovered"
             if want
             else f"SpO2 recovered to {v:.0f} %"
         )
-        values = {"spo2": v, "satseconds": r1(sat.total), "limit": sat.limit, "rapid": rapid}
+        values = {
+            "spo2": v,
+            "satseconds": r1(sat.total),
+            "limit": sat.limit,
+            "seconds_below": r1(held) if math.isfinite(held) else 0.0,
+        }
         return cond.update(t, want, msg, values)
 
 

@@ -135,22 +135,37 @@ class BpFalling(Rule):
 
 
 class Hypotension(Rule):
-    """``hypotension`` (high): the label hold criterion on a validated cycle.
+    """``hypotension``: a validated cycle below the hold limit, medium at once, high when confirmed.
 
-    SBP < ``sbp_limit`` (Proleukin label 2.4) or MAP < ``map_limit`` (Khanna 2023)
-    on ``cycles`` consecutive cycles; it ends once both are ``hysteresis_mmhg``
-    back above their limits (the NIBP error, ``shared/docs/signal-processing.md``).
+    SBP < ``sbp_limit`` (Proleukin label 2.4) or MAP < ``map_limit`` (Khanna 2023).
+    The first low cycle raises it at **medium at once** (issue 12: waiting for a
+    second cycle cost hours); ``cycles`` consecutive low cycles (the next one is
+    usually the re-measure, Betof Warner 2024: recheck at 30 min) escalate it to
+    **high**. An unconfirmed (medium) one ends as soon as a cycle refutes it (both
+    ``hysteresis_mmhg`` above their limits: the NIBP error,
+    ``shared/docs/signal-processing.md``); a confirmed one after ``cycles`` such
+    cycles. The core feeds each cycle the NIBP outlier gate passes; the gate holds
+    a low cycle far off its trend at most one re-measure interval
+    (``hypotension_remeasure_min``), then passes it.
 
     >>> from edge.core.validation import NibpCycle
     >>> rule = Hypotension(sbp_limit=90.0, map_limit=65.0, hysteresis_mmhg=5.0, cycles=2)
-    >>> rule.update(NibpCycle(0.0, "nibp", 86.0, 62.0, 50.0)) is None
-    True
-    >>> a = rule.update(NibpCycle(900.0, "nibp", 85.0, 61.0, 50.0))
+    >>> a = rule.update(NibpCycle(0.0, "nibp", 86.0, 62.0, 50.0))
     >>> a.phase.value, a.priority.value, a.values
-    ('start', 'high', {'sbp': 85.0, 'map': 61.0})
+    ('start', 'medium', {'sbp': 86.0, 'map': 62.0, 'cycles_below': 1})
+    >>> a = rule.update(NibpCycle(900.0, "nibp", 85.0, 61.0, 50.0))
+    >>> a.phase.value, a.priority.value
+    ('escalate', 'high')
+    >>> rule.update(NibpCycle(1800.0, "nibp", 118.0, 85.0, 70.0)) is None   # one is not enough
+    True
+    >>> rule.update(NibpCycle(2700.0, "nibp", 117.0, 84.0, 70.0)).phase.value
+    'end'
+    >>> _ = rule.update(NibpCycle(3600.0, "nibp", 82.0, 60.0, 45.0))      # a lone low reading
+    >>> rule.update(NibpCycle(3700.0, "nibp", 116.0, 84.0, 70.0)).phase.value  # refuted
+    'end'
     """
 
-    __slots__ = ("hysteresis_mmhg", "map_limit", "sbp_limit")
+    __slots__ = ("cycles", "hysteresis_mmhg", "lows", "map_limit", "normals", "sbp_limit")
 
     def __init__(
         self, sbp_limit: float, map_limit: float, hysteresis_mmhg: float, cycles: int
@@ -158,29 +173,56 @@ class Hypotension(Rule):
         self.sbp_limit = sbp_limit
         self.map_limit = map_limit
         self.hysteresis_mmhg = hysteresis_mmhg
-        self.condition = Condition(AlertCode.HYPOTENSION, on_count=cycles, off_count=cycles)
+        self.cycles = cycles
+        self.lows = 0  # consecutive cycles below a limit
+        self.normals = 0  # consecutive cycles back above both limits + hysteresis
+        self.condition = Condition(AlertCode.HYPOTENSION)
 
     @classmethod
     def from_thresholds(cls, th: Thresholds) -> Hypotension:
         return cls(th.hold_sbp_mmhg, th.hold_map_mmhg, th.bp_hysteresis_mmhg, th.bp_confirm_cycles)
 
+    def below(self, c: NibpCycle) -> bool:
+        """Whether the cycle is below a hold limit."""
+        return (c.sbp is not None and c.sbp < self.sbp_limit) or (
+            c.map is not None and c.map < self.map_limit
+        )
+
     def update(self, c: NibpCycle) -> Alert | None:
-        """A validated cycle."""
+        """A validated cycle, once the outlier gate has passed it (or released it)."""
         cond = self.condition
-        extra = self.hysteresis_mmhg if cond.active else 0.0
-        low_sbp = c.sbp is not None and c.sbp < self.sbp_limit + extra
-        low_map = c.map is not None and c.map < self.map_limit + extra
-        want = Priority.HIGH if low_sbp or low_map else None
-        if want is None and cond.idle:
+        sbp, mean = c.sbp, c.map
+        below = self.below(c)
+        extra = self.hysteresis_mmhg
+        clear = (sbp is None or sbp >= self.sbp_limit + extra) and (
+            mean is None or mean >= self.map_limit + extra
+        )
+        if below:
+            self.lows += 1
+            self.normals = 0
+        else:
+            self.lows = 0
+            self.normals = self.normals + 1 if clear else 0
+        rank = cond.rank
+        want: Priority | None = None
+        if below:
+            want = Priority.HIGH if self.lows >= self.cycles or rank == 3 else Priority.MEDIUM
+        elif rank == 3 and self.normals < self.cycles:
+            want = Priority.HIGH
+        elif rank and not clear:  # in the hysteresis band: stays as it is
+            want = cond.priority
+        if want is None and not cond.active:
             return None
-        values: dict[str, Any] = {"sbp": c.sbp, "map": r1(c.map) if c.map else None}
+        values: dict[str, Any] = {"sbp": sbp, "map": r1(mean) if mean else None}
         if c.map_derived:
             values["map_derived"] = True
+        values["cycles_below"] = self.lows
         msg = (
-            f"SBP {c.sbp if c.sbp is not None else '-'} / MAP "
-            f"{'-' if c.map is None else round(c.map)} mmHg: below the hold limit "
+            f"SBP {sbp if sbp is not None else '-'} / MAP "
+            f"{'-' if mean is None else round(mean)} mmHg: below the hold limit "
             f"(SBP < {self.sbp_limit:g} or MAP < {self.map_limit:g})"
+            + ("" if want is Priority.HIGH else ", not yet confirmed by a second cycle")
             if want
             else "blood pressure back above the hold limits"
         )
-        return cond.update(c.time, want, msg, values)
+        return cond.force(c.time, want, msg, values)

@@ -1,4 +1,4 @@
-"""Technical rules: ``sensor_off`` (per device) and ``nibp_overdue``.
+"""Technical rules: ``sensor_off`` (per device), ``nibp_overdue`` and ``signal_lost``.
 
 They say that data is missing, which is never the same as reassuring. Both are
 forced on and off by events (a flag, a clock tick, a new cycle), without a debounce.
@@ -6,7 +6,9 @@ forced on and off by events (a flag, a clock tick, a new cycle), without a debou
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from edge.core.indicators import Condition
 from edge.core.rules.base import Rule, r1
@@ -123,3 +125,110 @@ class NibpOverdue(Rule):
         if not self.condition.active:
             return None
         return self.condition.force(t, None, "NIBP measured again", {})
+
+
+class SignalLost:
+    """``signal_lost`` (medium, per signal): a signal the bed was receiving is gone.
+
+    :meth:`good` is fed each valid reading of a watched signal (not flagged, in its
+    plausible range: an SpO2 of 0, ``sensor_off`` or ``searching`` is not one);
+    :meth:`tick` the time (readings of any signal, and ``Core.tick``, so a replay
+    raises it too). Once a signal has had a valid reading, ``limits_s[signal]``
+    without another one starts the alert; the next valid reading ends it. This
+    closes the gap of hours without SpO2 and no alert at all (issue 12: 189 min
+    of SpO2 = 0 in a real record).
+
+    >>> rule = SignalLost({"spo2": 600.0})
+    >>> rule.tick(10_000.0) is None          # never received: nothing is lost
+    True
+    >>> rule.good("spo2", 0.0) is None, rule.tick(600.0) is None
+    (True, True)
+    >>> a = rule.tick(601.0); a.phase.value, a.priority.value, a.source, a.values
+    ('start', 'medium', 'spo2', {'minutes_without_valid': 10.0})
+    >>> rule.good("spo2", 700.0).phase.value
+    'end'
+    """
+
+    __slots__ = ("_conditions", "_last", "_next", "limits_s")
+
+    def __init__(self, limits_s: Mapping[str, float]) -> None:
+        self.limits_s = dict(limits_s)
+        self._last: dict[str, float] = {}  # signal -> time of its last valid reading
+        self._conditions = {s: Condition(AlertCode.SIGNAL_LOST, source=s) for s in self.limits_s}
+        self._next = math.inf  # the earliest time a signal can be lost
+
+    @property
+    def conditions(self) -> Mapping[str, Condition]:
+        return self._conditions
+
+    @property
+    def active(self) -> dict[str, str]:
+        """Active ones as ``signal_lost/SIGNAL`` -> priority."""
+        return {
+            f"{c.code}/{s}": c.priority.value for s, c in self._conditions.items() if c.priority
+        }
+
+    def restore(
+        self,
+        last: Mapping[str, float],
+        conditions: Mapping[str, Any],
+        load: Callable[[Condition, Any], None],
+    ) -> None:
+        """Take back the last valid times and conditions saved before a restart."""
+        for signal, t in last.items():
+            if signal in self.limits_s:
+                self._last[signal] = t
+        for signal, values in conditions.items():
+            cond = self._conditions.get(signal)
+            if cond is not None:
+                load(cond, values)
+        self._next = min(
+            (v + self.limits_s[s] for s, v in self._last.items() if not self._conditions[s].active),
+            default=math.inf,
+        )
+
+    def good(self, signal: str, t: float) -> Alert | None:
+        """A valid reading of ``signal`` at ``t``."""
+        limit = self.limits_s.get(signal)
+        if limit is None:
+            return None
+        if t > self._last.get(signal, -math.inf):
+            self._last[signal] = t
+        self._next = min(
+            (
+                last + self.limits_s[s]
+                for s, last in self._last.items()
+                if not self._conditions[s].active
+            ),
+            default=math.inf,
+        )
+        cond = self._conditions[signal]
+        if not cond.active:
+            return None
+        return cond.force(t, None, f"{signal}: valid readings again", {})
+
+    def tick(self, t: float) -> Alert | None:
+        """The time is ``t``: start the alert for a signal silent or invalid too long."""
+        if t <= self._next:
+            return None
+        for signal, last in self._last.items():
+            cond = self._conditions[signal]
+            limit = self.limits_s[signal]
+            if not cond.active and t - last > limit:
+                self._next = min(
+                    (
+                        v + self.limits_s[s]
+                        for s, v in self._last.items()
+                        if s != signal and not self._conditions[s].active
+                    ),
+                    default=math.inf,
+                )
+                minutes = (t - last) / 60.0
+                return cond.force(
+                    t,
+                    Priority.MEDIUM,
+                    f"{signal}: no valid reading for {minutes:.0f} min "
+                    f"(limit {limit / 60.0:g} min): absent, 0, sensor off or searching",
+                    {"minutes_without_valid": r1(minutes)},
+                )
+        return None

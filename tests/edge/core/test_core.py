@@ -121,7 +121,9 @@ def test_slow_bp_decline_bp_falling_comes_before_hypotension() -> None:
     assert falling and hypo
     assert falling[0].phase == Phase.START and falling[0].priority.value == "medium"
     assert falling[0].time < hypo[0].time
-    assert hypo[0].priority.value == "high"
+    # issue 12: medium at the first low cycle, high once the next one confirms it
+    assert (hypo[0].phase.value, hypo[0].priority.value) == ("start", "medium")
+    assert ("escalate", "high") in [(a.phase.value, a.priority.value) for a in hypo]
     assert "sbp_level" in falling[0].values
 
 
@@ -133,7 +135,9 @@ def test_fast_bp_decline_is_projected_hours_ahead() -> None:
     falling = alerts(out, "bp_falling")
     hypo = alerts(out, "hypotension")
     assert falling and hypo
-    assert hypo[0].time - falling[0].time >= 2 * 3600
+    high = [a for a in hypo if a.priority.value == "high"]  # confirmed: as before issue 12
+    assert high[0].time - falling[0].time >= 2 * 3600
+    assert hypo[0].time - falling[0].time >= 1.5 * 3600  # the first low cycle, 30 min earlier
     assert "projected" in falling[0].message
 
 
@@ -167,8 +171,8 @@ def test_real_desaturation_alarms_high_and_ends_after_recovery() -> None:
     desat = alerts(out, "desaturation")
     assert [a.phase.value for a in desat] == ["start", "end"]
     assert desat[0].priority.value == "high"
-    # SatSeconds (setting 50, ~4 points per second below 90) trips within ~15 s
-    assert desat[0].time - (T0 + 124) <= 20
+    # issue 12: below 90 for desaturation_min_s (30 s) with SatSeconds >= 50
+    assert desat[0].time - (T0 + 124) <= 35
 
 
 def test_sixteen_percent_weight_gain_is_high_and_reports_kg_per_day() -> None:
@@ -368,10 +372,14 @@ def test_trend_summary_and_baselines_are_inspectable() -> None:
 
 
 def test_new_thresholds_are_configurable() -> None:
-    th = Thresholds(satseconds_limit=10.0)
+    # (issue 12: a desaturation must also last desaturation_min_s, 30 s by default)
+    th = Thresholds(satseconds_limit=10.0, desaturation_min_s=5.0)
     core = Core(Config(bed=BED, thresholds=th))
     out = run(core, spo2_stream([97.0] * 10 + [94.0, 91.0] + [88.0] * 8 + [97.0] * 30))
     assert alerts(out, "desaturation")  # 2 points x 5 s trips a setting of 10
+    core = Core(Config(bed=BED, thresholds=Thresholds(satseconds_limit=10.0)))
+    out = run(core, spo2_stream([97.0] * 10 + [94.0, 91.0] + [88.0] * 8 + [97.0] * 30))
+    assert not alerts(out, "desaturation")  # 8 s is not sustained
 
 
 # the settings that were literals in core.py before issue 11, with their old values
@@ -435,11 +443,13 @@ def test_former_constants_are_validated_by_key(key: str, value: object, problem:
 
 def test_former_constants_take_effect() -> None:
     # two confirming cycles by default; one when configured
+    # (issue 12: the first low cycle raises hypotension at medium at once; the
+    # confirming cycles escalate it to high)
     one = Core(Config(bed=BED, thresholds=Thresholds(bp_confirm_cycles=1)))
     out = run(one, nibp(T0, 85, 50, 60))
-    assert [a.code for a in alerts(out)] == ["hypotension"]
+    assert [(a.code, a.priority.value) for a in alerts(out)] == [("hypotension", "high")]
     two = Core(Config(bed=BED))
-    assert not alerts(run(two, nibp(T0, 85, 50, 60)))
+    assert [a.priority.value for a in alerts(run(two, nibp(T0, 85, 50, 60)))] == ["medium"]
     # the SpO2 floor below which a sample is unusable (and blanks what follows)
     low = Core(Config(bed=BED, thresholds=Thresholds(spo2_plausible_min_pct=60.0)))
     run(low, spo2_stream([97.0, 55.0, 97.0]))
@@ -606,3 +616,197 @@ def test_loosening_probe_garbage_before_sensor_off_is_not_desaturation() -> None
     assert alerts(out, "desaturation") == []
     starts = [a for a in alerts(out) if a.phase == Phase.START]
     assert [a.code for a in starts] == ["sensor_off"] * 10
+
+
+# ---------------------------------------------------------------- issue 12
+
+
+def parts(t: float, s: float, d: float, m: float | None, order: str = "smd") -> list[Reading]:
+    """One NIBP cycle sent as separate rows 1 ms apart, in ``order`` (s, m, d)."""
+    value = {"s": ("sbp", s), "m": ("map", m), "d": ("dbp", d)}
+    out = []
+    for k, key in enumerate(order):
+        signal, v = value[key]
+        if v is not None:
+            out.append(Reading.of(signal, v, time=t + k * 0.001, source="nibp"))
+    return out
+
+
+def test_nibp_parts_with_separate_timestamps_assemble_into_one_cycle() -> None:
+    # the issue's replay: sbp at ...:15:00.000Z, map at .001Z, dbp at .002Z
+    core = make_core(baseline_sbp_mmhg=120.0, baseline_map_mmhg=88.0)
+    readings = []
+    for k in range(12):  # hourly cycles, SBP 120 -> 87
+        s = 120 - 3 * k
+        readings += parts(T0 + k * 3600, s, s - 45, s - 30)
+    out = run(core, readings)
+    rej = core.rejected.as_dict()
+    assert not any(key.startswith(("nibp:", "sbp:", "map:", "dbp:")) for key in rej), rej
+    assert core.last_nibp is not None
+    assert (core.last_nibp.sbp, core.last_nibp.map, core.last_nibp.dbp) == (87.0, 57.0, 42.0)
+    assert core.last_nibp.time == T0 + 11 * 3600  # the earliest part's time
+    assert alerts(out, "bp_falling") and alerts(out, "hypotension")
+
+
+@pytest.mark.parametrize("order", ["smd", "dms", "mds", "sd", "ds"])
+def test_nibp_parts_in_any_order_and_without_map(order: str) -> None:
+    core = make_core()
+    readings = parts(T0, 118, 72, None if "m" not in order else 88, order)
+    readings.append(Reading.of("spo2", 97, time=T0 + 30, source="spo2"))  # not yet closed
+    run_out = [o for r in readings for o in core.update(r)]
+    assert run_out == [] and core.rejected.as_dict() == {}
+    if "m" in order:
+        assert core.last_nibp is not None and core.last_nibp.map == 88
+    else:  # waits for a MAP until the window has passed, then derives it
+        assert core.last_nibp is None
+        core.update(Reading.of("spo2", 97, time=T0 + 61, source="spo2"))
+        assert core.last_nibp is not None and core.last_nibp.map_derived
+    assert (core.last_nibp.sbp, core.last_nibp.dbp, core.last_nibp.time) == (118, 72, T0)
+
+
+def test_a_late_nibp_part_never_splits_a_cycle() -> None:
+    core = make_core()
+    run(core, parts(T0, 118, 72, None))
+    core.tick(T0 + 120)  # the window passed: closed with a derived MAP
+    assert core.last_nibp is not None and core.last_nibp.map_derived
+    first = core.last_nibp
+    core.update(Reading.of("map", 88, time=T0 + 0.5, source="nibp"))  # the MAP row, late
+    core.flush()
+    assert core.last_nibp is first
+    assert core.rejected.as_dict() == {"map:late_part": 1}
+    # a duplicated row of a part already in keeps the cycle open
+    run(core, [*parts(T0 + 900, 116, 70, None), *parts(T0 + 900, 116, 70, 85)])
+    assert core.last_nibp is not None and core.last_nibp.map == 85
+    assert core.rejected["sbp:duplicate"] == 1
+    assert core.rejected["dbp:duplicate"] == 1  # (after the MAP completed it)
+    # a new cycle a minute later (minute-resolution clocks) is a cycle of its own
+    run(core, parts(T0 + 960, 112, 68, 82))
+    assert core.last_nibp is not None and core.last_nibp.sbp == 112
+
+
+def steady_bp(core: Core, n: int, sbp: float = 120.0, every_s: float = 1800.0) -> list:
+    out: list = []
+    for k in range(n):
+        out += run(core, nibp(T0 + k * every_s, sbp + (k % 3) - 1, sbp - 45))
+    return out
+
+
+def test_a_low_cycle_raises_hypotension_at_medium_at_once_and_a_second_makes_it_high() -> None:
+    core = make_core()
+    steady_bp(core, 8, sbp=98.0)  # hovering just above the limit
+    t = T0 + 8 * 1800
+    out = run(core, nibp(t, 86, 52))  # close to its trend: the outlier gate passes it
+    hypo = alerts(out, "hypotension")
+    assert [(a.phase.value, a.priority.value, a.time) for a in hypo] == [("start", "medium", t)]
+    out = run(core, nibp(t + 1800, 85, 50))
+    assert [(a.phase.value, a.priority.value) for a in alerts(out)] == [("escalate", "high")]
+
+
+def test_the_outlier_gate_holds_a_low_cycle_at_most_one_remeasure_interval() -> None:
+    core = make_core()
+    steady_bp(core, 8)
+    t = T0 + 8 * 1800
+    assert run(core, nibp(t, 78, 45)) == []  # 40 mmHg off its trend: held
+    assert core.tick(t + 34 * 60) == []
+    out = core.tick(t + 36 * 60)  # no re-measure came: it is used (remeasure 35 min)
+    assert [(a.code, a.priority.value, a.time) for a in alerts(out)] == [
+        ("hypotension", "medium", t)
+    ]
+    assert core.last_nibp is not None and core.last_nibp.sbp == 78
+    # the same low cycle refuted by a re-measure in time raises nothing
+    core = make_core()
+    steady_bp(core, 8)
+    assert run(core, nibp(t, 78, 45)) == []
+    assert alerts(run(core, nibp(t + 20 * 60, 119, 75))) == []
+    assert core.rejected["nibp:outlier"] == 2
+    # and confirmed by the re-measure: high at once
+    core = make_core()
+    steady_bp(core, 8)
+    run(core, nibp(t, 78, 45))
+    out = run(core, nibp(t + 20 * 60, 80, 46))
+    assert [(a.phase.value, a.priority.value) for a in alerts(out, "hypotension")] == [
+        ("start", "medium"),
+        ("escalate", "high"),
+    ]
+
+
+def test_desaturation_sustained_86_alerts_within_60_s_a_20_s_dip_does_not() -> None:
+    calm: frozenset[str] = frozenset()
+    base = [(97.0, 80.0 + (i % 3), calm) for i in range(300)]
+    # unflagged dips of <= 20 s with a steady pulse, abrupt (probe) and smooth
+    dips = []
+    for depth in (8, 12, 20, 30):
+        dips += [(97.0 - depth, 81.0 + (k % 2), calm) for k in range(20)]
+        dips += [(97.0, 80.0, calm) for _ in range(120)]
+        dips += [(97.0 - depth * math.sin(math.pi * k / 20), 81.0, calm) for k in range(20)]
+        dips += [(97.0, 80.0, calm) for _ in range(120)]
+    out = run(make_core(), oximeter(base + dips))
+    assert alerts(out, "desaturation") == []
+    # sustained 86 %, reached abruptly or gradually: within 60 s of reaching it
+    for fall in ([], [(97.0 - k, 81.0, calm) for k in range(11)]):
+        start = T0 + len(base) + len(fall)
+        samples = base + fall + [(86.0, 82.0 + (k % 2), calm) for k in range(300)]
+        desat = alerts(run(make_core(), oximeter(samples)), "desaturation")
+        assert desat and desat[0].priority.value == "high"
+        assert desat[0].time - start <= 60
+
+
+def test_desaturation_with_motion_evidence_needs_longer() -> None:
+    calm: frozenset[str] = frozenset()
+    motion = frozenset({"artifact"})
+    base = [(97.0, 80.0, calm) for _ in range(300)]
+    # a flag 5 s into a 60 s unflagged-looking dip (flag lag): suspect, no alert
+    dip = [(84.0, 81.0, calm)] * 5 + [(84.0, 81.0, motion)] * 3 + [(84.0, 81.0, calm)] * 52
+    out = run(make_core(), oximeter(base + dip + base))
+    assert alerts(out, "desaturation") == []
+    # a 20-point fall in one second, then a plateau: faster than physiology
+    out = run(make_core(), oximeter(base + [(75.0, 80.0, calm)] * 90 + base))
+    assert alerts(out, "desaturation") == []
+    # a real one that persists is still reported, later
+    out = run(make_core(), oximeter(base + dip + [(84.0, 81.0, calm)] * 200))
+    desat = alerts(out, "desaturation")
+    assert desat and desat[0].time - (T0 + 300) <= 10 + 120 + 30
+
+
+def test_cls_suspected_only_from_confirmed_trend_evidence() -> None:
+    core = make_core(baseline_weight_kg=70.0, baseline_sbp_mmhg=120.0, baseline_map_mmhg=85.0)
+    out = []
+    for k in range(7):  # weight over 10 %: one domain
+        out += core.update(Reading.of("weight", 70 + k * 1.3, time=T0 + k * 3600, source="s"))
+    assert alerts(out, "weight_gain")
+    t = T0 + 7 * 3600
+    # a desaturation (seconds-scale) and one low cuff cycle: single samples, no CLS
+    out += run(core, spo2_stream([97.0] * 60 + [85.0] * 120 + [97.0] * 120, start=t))
+    out += run(core, nibp(t + 600, 84, 50, 61))
+    assert alerts(out, "desaturation") and alerts(out, "hypotension")
+    assert not alerts(out, "cls_suspected")
+    out += run(core, nibp(t + 1800, 83, 50, 60))  # the confirming cycle: high
+    cls = alerts(out, "cls_suspected")
+    assert cls and cls[0].time == t + 1800 and cls[0].values["bp_rank"] >= 2
+    assert cls[0].values["spo2_rank"] == 0
+
+
+def test_signal_lost_after_ten_minutes_without_valid_spo2() -> None:
+    core = make_core()
+    out = run(core, spo2_stream([97.0] * 60))
+    zeros = spo2_stream([0.0] * 900, start=T0 + 60)  # probe off, reported as 0 for 15 min
+    searching = [
+        Reading.of("spo2", 50, time=T0 + 960 + i, source="spo2", flags={"searching"})
+        for i in range(300)
+    ]
+    out += run(core, zeros + searching)
+    out += run(core, spo2_stream([96.0] * 5, start=T0 + 1260))
+    lost = alerts(out, "signal_lost")
+    assert [(a.phase.value, a.priority.value, a.kind.value, a.source) for a in lost] == [
+        ("start", "medium", "technical", "spo2"),
+        ("end", "medium", "technical", "spo2"),
+    ]
+    assert lost[0].time == T0 + 59 + 601  # 10 min after the last valid reading
+    assert lost[1].time == T0 + 1260
+    # driven by ticks as well, when nothing arrives at all; never before a first reading
+    quiet = make_core()
+    assert alerts(quiet.tick(T0 + 3600), "signal_lost") == []
+    run(quiet, spo2_stream([97.0] * 5))
+    assert alerts(quiet.tick(T0 + 4 + 599)) == []
+    assert [a.code for a in quiet.tick(T0 + 4 + 601)] == ["signal_lost"]
+    assert quiet.active == {"signal_lost/spo2": "medium"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from edge.core.artifacts import NibpOutlierGate, SpO2ArtifactFilter, WeightStepFilter
@@ -174,7 +176,8 @@ def test_satseconds_three_excursions_within_60s_trip() -> None:
 
 
 def test_baselines_config_command_learned() -> None:
-    b = Baselines(learn_h=1.0, configured={"weight": 70.0, "sbp": None})
+    # one cycle makes a BP baseline only when configured so (issue 12 defaults: 4 over 1 h)
+    b = Baselines(learn_h=1.0, configured={"weight": 70.0, "sbp": None}, min_cycles=1, min_span_h=0)
     assert b.get("weight").source == "config"
     b.observe("sbp", T0, 120.0)
     b.observe("map", T0 + 600.0, 90.0)
@@ -190,3 +193,26 @@ def test_baselines_config_command_learned() -> None:
     assert b.as_dict()["weight"]["value"] == 71.5
     with pytest.raises(ValueError):
         b.set("weight", -1.0, T0)
+
+
+def test_a_bp_baseline_needs_cycles_over_hours_and_is_robust_to_a_dip() -> None:
+    b = Baselines(learn_h=2.0, min_cycles=4, min_span_h=1.0)
+    for k, sbp in enumerate((122.0, 118.0)):  # two cycles, then the first dose
+        b.observe("sbp", T0 + k * 1800.0, sbp)
+    b.dose_given(T0 + 3600.0)
+    assert b.value("sbp") is None  # not used by the %-rule...
+    assert b.as_dict()["sbp"] == {  # ...but reported, with why
+        "value": 120.0,
+        "source": "insufficient",
+        "n": 2,
+        "spread": 2.965,
+        "span_h": 0.5,
+    }
+    # without a dose the window stays open past learn_h until it has the quality
+    b = Baselines(learn_h=2.0, min_cycles=4, min_span_h=1.0)
+    for k, sbp in enumerate((121.0, 123.0, 84.0)):  # one outlier / post-dose dip among them
+        assert b.observe("sbp", T0 + k * 4 * 3600.0, sbp) is None
+    assert b.next_close == math.inf
+    learned = b.observe("sbp", T0 + 12 * 3600.0, 119.0)
+    assert learned is not None and learned.value == 120.0 and learned.n == 4
+    assert learned.span_h == 12.0

@@ -118,3 +118,20 @@ def test_a_damaged_snapshot_is_refused_not_half_used(damage: Any) -> None:
     damage(data)
     with pytest.raises(ValueError):
         Core.from_snapshot(CONFIG, data)
+
+
+def test_signal_lost_and_a_learn_window_survive_a_restart() -> None:
+    config = Config(bed=BedConfig("s", "u", "b"))
+    core = Core(config)
+    t0 = 1_780_000_000.0
+    for i in range(5):
+        core.update(Reading.of("spo2", 97, time=t0 + i, source="spo2"))
+    core.update(Reading.of("sbp", 121, time=t0, source="nibp"))
+    core.update(Reading.of("dbp", 75, time=t0, source="nibp"))
+    core.flush()
+    assert [a.code for a in core.tick(t0 + 700)] == ["signal_lost"]
+    again = Core.from_snapshot(config, through_json(snapshot(core)))
+    assert again.active == {"signal_lost/spo2": "medium"}
+    out = again.update(Reading.of("spo2", 96, time=t0 + 800, source="spo2"))
+    assert [(a.code, a.phase.value) for a in out] == [("signal_lost", "end")]
+    assert snapshot(again)["baselines"]["learning"]["sbp"] == [t0, t0, 1, [121.0]]
