@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from edge.cli.args import UsageError, bed_path, broker_url, positive_float
 from edge.config import BedConfig, Config, load_config, redact_url
@@ -235,29 +235,6 @@ class _Progress:
                 )
 
 
-class _TimedCore:
-    """The core as :func:`iter_replay` should see it: no time before the first valid reading.
-
-    ``Core.now`` is ``-inf`` until a reading is accepted; ``iter_replay`` then emits a
-    trend at ``-inf`` (``iso_time`` overflows) and its next trend time becomes NaN, so a
-    file that opens with a ``dose`` row (or an invalid reading) crashed ``--all`` and
-    ``--publish``. Here ``now`` is NaN until then, so no trend is due. Remove once
-    ``iter_replay`` checks ``math.isfinite(now)`` itself (a strict xfail in
-    ``tests/edge/cli/test_replay_cli.py`` turns red when it does).
-    """
-
-    def __init__(self, core: Core) -> None:
-        self._core = core
-
-    @property
-    def now(self) -> float:
-        now = self._core.now
-        return now if math.isfinite(now) else math.nan
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._core, name)
-
-
 class _ConnectTimeout(Exception):
     """``--connect-timeout`` ran out before the broker accepted the connection."""
 
@@ -311,7 +288,7 @@ def _run(args: argparse.Namespace, state_dir: str | None) -> int:
             rows = _with_readings(rows, readings)
         for output in iter_replay(
             _counted(rows),
-            cast(Core, _TimedCore(core)),
+            core,
             include_all=args.all or publish_config is not None,
             trend_interval_s=config.publish.trends_interval_s,
             on_bad=report,

@@ -455,6 +455,8 @@ class Core:
             verdict = gate.check(value, innovation, variance)
         if verdict == "hold":
             self._held = cycle
+            # measured all the same: nibp_overdue is about the cuff, not the gate's verdict
+            self._emit(out, self.rules.nibp_overdue.measured(cycle.time))
             if self.rules.hypotension.below(cycle):  # waits one re-measure interval at most
                 self._held_until = cycle.time + self._remeasure_s
             return

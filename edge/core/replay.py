@@ -165,7 +165,8 @@ def iter_replay(
             if include_all or isinstance(o, Alert):
                 yield o
         now = core.now  # the latest valid reading time: stale or bad times do not move it
-        if include_all and now >= next_trend:
+        # no trend before the first valid reading (a file may open with a dose row)
+        if include_all and math.isfinite(now) and now >= next_trend:
             yield core.trends(now)
             next_trend = (now // trend_interval_s + 1.0) * trend_interval_s
     for o in core.flush():

@@ -120,11 +120,16 @@ class NibpOverdue(Rule):
         )
 
     def measured(self, t: float) -> Alert | None:
-        """A usable cycle at ``t``."""
-        self.last = t
+        """A cycle measured at ``t`` (also one the outlier gate holds: the cuff worked).
+
+        ``last`` never moves back (a held cycle confirmed later is older than the cycle
+        that confirms it), so the alert never ends before it started.
+        """
+        if self.last is None or t > self.last:
+            self.last = t
         if not self.condition.active:
             return None
-        return self.condition.force(t, None, "NIBP measured again", {})
+        return self.condition.force(self.last, None, "NIBP measured again", {})
 
 
 class SignalLost:

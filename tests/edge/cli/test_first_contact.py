@@ -72,14 +72,6 @@ def test_replay_all_with_a_dose_first_prints_trends_and_does_not_crash(tmp_path)
     assert len(trends) >= 5  # one per minute of readings, none at "no time yet"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CORE BUG for the edge/core owner (issue 14): iter_replay emits a trend at "
-    "core.now = -inf when the first valid row is a dose, and its next trend time becomes "
-    "NaN so no trend follows. The CLI works around it (edge/cli/replay.py _TimedCore); "
-    "fix: `if include_all and math.isfinite(now) and now >= next_trend`, then drop this "
-    "xfail and the workaround.",
-)
 def test_core_iter_replay_emits_no_trend_before_the_first_reading(tmp_path) -> None:
     f = tmp_path / "dose.csv"
     dose_first(f)
