@@ -48,7 +48,7 @@ __all__ = [
     "scenario_readings",
 ]
 
-#: Artifact models: "a" (measurement.py, the core was tuned on it), "b" (artifacts_b.py).
+#: Artifact models: "a" (measurement.py, the core was tuned on it), "b" (artifacts_b/).
 ARTIFACT_MODELS = ("a", "b")
 #: Third seed element of model B's generator, so B's artifacts never share draws with the
 #: patient (the patient and its truth are the same under A and B).

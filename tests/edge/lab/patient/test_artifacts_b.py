@@ -1,4 +1,4 @@
-"""Artifact model B (edge/lab/patient/artifacts_b.py): determinism, and each artifact kind at
+"""Artifact model B (edge/lab/patient/artifacts_b/): determinism, and each artifact kind at
 its documented rate over a cohort (generous statistical bounds, fixed seeds)."""
 
 from __future__ import annotations
