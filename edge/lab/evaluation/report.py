@@ -244,7 +244,7 @@ def side_by_side(summaries: dict[str, dict[str, Any]]) -> str:
         f"Seeds fixed up front: cohort seed {first['seed']}, {first['days']:g} days per "
         "patient; the same patients (parameters, physiology, truth) under each model. The "
         "core was tuned on model A (edge/lab/patient/measurement.py); model B "
-        "(edge/lab/patient/artifacts_b.py) was written independently, without reading A.",
+        "(edge/lab/patient/artifacts_b/) was written independently, without reading A.",
         "",
         "| figure | " + " | ".join(f"model {m.upper()}" for m in names) + " |",
         "|---" * (len(names) + 1) + "|",
