@@ -42,13 +42,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import math
 import os
 import queue
 import signal
-import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -58,21 +56,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge.agent.corestate import CORE_STATE, CoreStatePersistence
+from edge.agent.logs import _version, configure_logging
+from edge.agent.offline import _tcp_reachable, say_offline, state_dir_writable
 from edge.agent.sdnotify import Notifier, Watchdog
+from edge.agent.technical import TechnicalAlerts, agent_fault, device_alert, seq_reset_alert
+from edge.agent.wallclock import WallClockWatch
 from edge.clock import NOT_BEFORE, Clock, SteadyTime, StepWatch, SystemClock
 from edge.config import Config, ConfigError, DeviceConfig
 from edge.messaging.health import Health, Throttle
 from edge.messaging.mqtt import parse_broker_url
-from edge.vocabulary import (
-    Alert,
-    AlertCode,
-    Kind,
-    Phase,
-    Priority,
-    Reading,
-    iso_time,
-    parse_time,
-)
+from edge.vocabulary import Alert, Phase, Reading, iso_time, parse_time
 
 if TYPE_CHECKING:  # imported lazily at run time: `capleak --help` stays fast
     from drivers.transport import DeviceLink, DeviceStatus, SerialSettings
@@ -82,6 +76,22 @@ if TYPE_CHECKING:  # imported lazily at run time: `capleak --help` stays fast
     from edge.messaging.commands import Command
     from edge.messaging.outbox import Outbox
     from edge.messaging.publisher import Publisher
+
+# Names other modules and tests import from here; some now live beside it.
+__all__ = [
+    "CORE_STATE",
+    "AlreadyRunning",
+    "Counters",
+    "Runtime",
+    "agent_fault",
+    "configure_logging",
+    "core_command",
+    "device_alert",
+    "say_offline",
+    "seq_reset_alert",
+    "serial_settings",
+    "state_dir_writable",
+]
 
 log = logging.getLogger("capleak.runtime")
 
@@ -99,8 +109,6 @@ LOOP_PERIOD_S = 0.2
 TICK_S = 1.0
 #: How long a command from the broker waits for the processing loop (real seconds).
 COMMAND_TIMEOUT_S = 5.0
-#: The outbox state key of the core's snapshot (``edge.core.state``).
-CORE_STATE = "core"
 
 
 @dataclass(slots=True)
@@ -120,7 +128,7 @@ class AlreadyRunning(RuntimeError):
     """Another agent holds this state directory."""
 
 
-class Runtime:
+class Runtime(CoreStatePersistence, TechnicalAlerts, WallClockWatch):
     """Wires one bed's devices, core, alert book, outbox and publisher."""
 
     def __init__(
@@ -294,151 +302,6 @@ class Runtime:
         if self.outbox.previous_time is not None:
             self._clock_not_before = max(NOT_BEFORE, self.outbox.previous_time)
         self._check_clock_at_boot()
-
-    def _report_outbox_faults(self) -> None:
-        """What the outbox's open found goes to ``status.faults``; a seq reset also alerts.
-
-        The reset is over by the time anyone hears of it (``seq`` goes on from the
-        ``seq`` file), but the messages and the alert book stored last may be lost: a
-        high-priority ``agent_fault`` (source ``outbox``) starts and ends at once, so it
-        latches until a person acknowledges it.
-        """
-        assert self.outbox is not None and self.dispatch is not None
-        for name, why in self.outbox.faults.items():
-            self.health.set_fault(name, why)
-        reset = self.outbox.faults.get("seq_reset")
-        if reset is not None:
-            now = self.clock.now()
-            for phase in (Phase.START, Phase.END):
-                self._log_events(self.dispatch.alert(seq_reset_alert(phase, now, reset)))
-
-    def _restore_core(self) -> Core:
-        """The core as it was saved before the restart (``edge.core.state``), else a fresh one.
-
-        Not restored: a state saved for another bed, or older than
-        ``storage.core_state_max_age_h`` (another admission: its baselines are not this
-        patient's), logged; a state that cannot be read or does not fit, logged and
-        shown in ``status.faults.core_state`` (baselines are being learned again).
-        """
-        from edge.core import Core
-
-        c = self.config
-        assert self.outbox is not None
-        bed = f"{c.bed.site}/{c.bed.unit}/{c.bed.bed}"
-        try:
-            saved = self.outbox.get_state(CORE_STATE)
-        except Exception as e:  # a damaged row: the bed must still be monitored
-            saved, problem = None, f"{type(e).__name__}: {e}"
-        else:
-            problem = ""
-        if saved is not None:
-            try:
-                age_h = (self.clock.now() - float(saved["saved_at"])) / 3600.0
-                if saved.get("bed") != bed:
-                    log.warning("saved core state is for bed %s, not %s: not restored",
-                                saved.get("bed"), bed)  # fmt: skip
-                elif age_h > c.storage.core_state_max_age_h:
-                    log.warning(
-                        "saved core state is %.1f h old (storage.core_state_max_age_h %g): "
-                        "not restored, baselines are learned again",
-                        age_h,
-                        c.storage.core_state_max_age_h,
-                    )
-                else:
-                    core = Core.from_snapshot(c, saved["core"])
-                    log.info(
-                        "restored core state saved %s: baselines %s, %d dose(s) given, last %s, "
-                        "active %s",
-                        iso_time(float(saved["saved_at"])),
-                        {s: (b["value"], b["source"]) for s, b in core.baselines().items()},
-                        core.schedule.given,
-                        iso_time(core.schedule.last_dose) if core.schedule.last_dose else "-",
-                        core.active or "-",
-                    )
-                    return core
-            except (KeyError, TypeError, ValueError) as e:
-                problem = f"{type(e).__name__}: {e}"
-        if problem:
-            log.error("cannot restore the saved core state (%s): starting fresh", problem)
-            self.health.set_fault("core_state", f"not restored, starting fresh: {problem}")
-        return Core(c)
-
-    def _core_state(self) -> dict[str, Any]:
-        """The core's snapshot as stored in the outbox's state table."""
-        assert self.core is not None
-        c = self.config.bed
-        return {
-            "saved_at": self.clock.now(),
-            "bed": f"{c.site}/{c.unit}/{c.bed}",
-            "core": self.core.snapshot(),
-        }
-
-    def _save_core(self, why: str) -> None:
-        """Store the core's snapshot now (one transaction); a failure is counted, never fatal."""
-        from edge.messaging.outbox import STORAGE_ERRORS
-
-        if self.outbox is None or self.core is None:
-            return
-        self._next_core_save = time.monotonic() + self.config.storage.core_state_interval_s
-        try:
-            self.outbox.set_state(CORE_STATE, self._core_state())
-        except STORAGE_ERRORS as e:
-            self.health.failed("storage", f"{type(e).__name__}: {e}")
-            if self._core_save_log is None:
-                self._core_save_log = Throttle()
-            self._core_save_log.log(log, logging.ERROR, "cannot save the core state (%s): %s",
-                                    why, e)  # fmt: skip
-            return
-        self.health.succeeded("storage")
-        self._core_dirty = False
-        log.debug("core state saved (%s)", why)
-
-    def _restore_offline_flags(self) -> None:
-        """``device_offline`` alerts active at the restart belong to the devices again.
-
-        A device still offline does not raise a second start; one that comes back ends
-        its alert (``_process_status``); one no longer configured ends it now.
-        """
-        assert self.dispatch is not None
-        configured = {d.id for d in self.config.devices}
-        for a in self.dispatch.book.active():
-            if a["code"] != AlertCode.DEVICE_OFFLINE or a["state"] != "active":
-                continue
-            device = a.get("source", "")
-            if device in configured:
-                self._offline_raised[device] = True
-                log.info("device %s was offline at the restart: its alert stays open", device)
-            else:
-                log.warning("device %s is no longer configured: ending its device_offline", device)
-                end = device_alert(device, Phase.END, self.clock.now(), "no longer configured")
-                self._log_events(self.dispatch.alert(end))
-
-    def _end_restored_faults(self) -> None:
-        """An ``agent_fault`` active before the restart ends now (and latches until acked)."""
-        assert self.dispatch is not None
-        for a in self.dispatch.book.active():
-            if a["code"] == AlertCode.AGENT_FAULT and a["state"] == "active":
-                source = a.get("source", "")
-                log.warning("agent_fault (%s) from before the restart: ending it", source)
-                end = agent_fault(source, Phase.END, self.clock.now(), "agent restarted")
-                self._log_events(self.dispatch.alert(end))
-
-    def _fault(self, where: str, reason: str) -> None:
-        """``fault_after_errors`` errors in a row at ``where``: alert, then let systemd restart."""
-        n = self.health.fault_after
-        log.error("%d consecutive %s errors (last: %s): agent fault", n, where, reason)
-        self.health.set_fault(where, f"{n} consecutive errors: {reason}")
-        self._faulted.add(where)
-        self.watchdog.fail(f"{n} consecutive {where} errors")
-        self.notifier.status(f"agent fault: {n} consecutive {where} errors: {reason}")
-        if self.publisher is not None:
-            self.publisher.publish_status()  # the station learns it even if no alert can be stored
-        if self.dispatch is not None:
-            try:
-                alert = agent_fault(where, Phase.START, self.clock.now(), reason)
-                self._log_events(self.dispatch.alert(alert))
-            except Exception:  # the fault may be in the very path the alert takes
-                log.exception("could not raise agent_fault")
 
     def _lock_state_dir(self) -> None:
         """One agent per state directory: two would publish one outbox twice."""
@@ -624,54 +487,6 @@ class Runtime:
             self._next_status = time.monotonic() + self.config.publish.status_interval_s
             self.publisher.publish_status()  # the health counters
 
-    # -- the wall clock ------------------------------------------------------------------
-
-    def _check_clock_at_boot(self) -> None:
-        """A wall clock before capleak existed (or before this agent last ran) is not set."""
-        wall = self.clock.now()
-        if wall < self._clock_not_before - self.config.clock.step_s:
-            why = (
-                f"wall clock at {iso_time(wall)} is before {iso_time(self._clock_not_before)}: "
-                "not synchronised yet"
-            )
-            log.warning("%s; timed checks run on the monotonic clock", why)
-            self.health.set_fault("clock", why)
-            self._clock_unset = True
-
-    def _clock_stepped(self, step: float, wall: float) -> None:
-        assert self.dispatch is not None
-        why = f"wall clock stepped {step:+.1f} s at {iso_time(wall)}"
-        log.warning(
-            "%s: timed checks stay on the monotonic clock; the core's clock converges at %g s/s",
-            why,
-            self.config.clock.slew,
-        )
-        self.health.set_fault("clock", why)
-        self.dispatch.clock_stepped(step)
-        self._next_status = 0.0  # the station learns it with the next status
-        if self._clock_unset and wall >= self._clock_not_before:
-            # The first real time (NTP after a boot without it): the core's clock takes
-            # it at once; converging from a time that was never true would stall it.
-            log.info("wall clock set: the core's timed checks follow it at once")
-            self._clock_unset = False
-            self._steady.reset()
-
-    def _clock_settled(self, wall: float) -> None:
-        """Clear ``faults.clock`` once the wall clock is plausible and the core's agrees.
-
-        Readings carry their devices' times (or the wall time when they arrived); when
-        they lead the core's clock, they are what the core goes by.
-        """
-        agree = abs(self._steady.apart) <= self.config.clock.step_s
-        if (
-            (agree or self._steady.floored)  # or the readings' own times lead the core
-            and wall >= self._clock_not_before
-            and "clock" in self.health.snapshot()["faults"]
-        ):
-            log.info("wall clock settled: the core's clock agrees with it again")
-            self.health.clear_fault("clock")
-            self._next_status = 0.0
-
     def _handle_outputs(self, outputs: Iterable[Output]) -> None:
         assert self.dispatch is not None
         state: dict[str, Any] | None = None
@@ -737,137 +552,6 @@ class Runtime:
         self.notifier.close()
 
 
-def device_alert(device: str, phase: Phase, time: float, reason: str) -> Alert:
-    """The technical ``device_offline`` alert for ``device`` (start when it goes, end when back).
-
-    Medium priority: a silent monitor needs a prompt look (IEC 60601-1-8 via
-    ``shared/docs/messaging-and-ops.md``), not an immediate one; so it does not
-    latch and ends by itself when the device is back.
-    """
-    message = (
-        f"device {device} offline: {reason}"
-        if phase == Phase.START
-        else f"device {device} back online"
-    )
-    return Alert(
-        AlertCode.DEVICE_OFFLINE,
-        Priority.MEDIUM,
-        Kind.TECHNICAL,
-        phase,
-        time,
-        message,
-        {"reason": reason},
-        source=device,
-    )
-
-
-def agent_fault(where: str, phase: Phase, time: float, reason: str) -> Alert:
-    """The technical ``agent_fault`` alert: the agent itself fails at ``where``.
-
-    High priority, like the storage fault of the dispatcher
-    (:func:`edge.agent.dispatch.storage_fault`): the bed's alerts may be late or
-    missing; it latches when it ends, so the station keeps it until acknowledged.
-    """
-    message = (
-        f"agent fault ({where}): {reason}; the agent restarts"
-        if phase == Phase.START
-        else f"agent fault ({where}) over: {reason}"
-    )
-    return Alert(
-        AlertCode.AGENT_FAULT,
-        Priority.HIGH,
-        Kind.TECHNICAL,
-        phase,
-        time,
-        message,
-        {"reason": reason},
-        source=where,
-    )
-
-
-def seq_reset_alert(phase: Phase, time: float, reason: str) -> Alert:
-    """The technical ``agent_fault`` (source ``outbox``) for an outbox whose ``seq`` went back.
-
-    High priority like the other agent faults: the last stored messages (alert events
-    among them) and the alert book may be lost, so a person must look at the bed.
-    """
-    message = (
-        f"the outbox lost data: {reason}"
-        if phase == Phase.START
-        else "the outbox goes on; alerts stored before the loss may be missing"
-    )
-    return Alert(
-        AlertCode.AGENT_FAULT,
-        Priority.HIGH,
-        Kind.TECHNICAL,
-        phase,
-        time,
-        message,
-        {"reason": reason},
-        source="outbox",
-    )
-
-
-def say_offline(
-    config: Config, reason: str, clock: Clock | None = None, timeout: float = 2.0
-) -> bool:
-    """Best effort before an exit 78: a retained ``offline`` status saying ``reason``.
-
-    The agent cannot run (its storage, say), so the bed is not monitored: the station
-    must learn it and why, not guess from a Will (which says only "connection lost"
-    and needs a connection first). Waits at most about ``3 x timeout``. Returns
-    whether the broker acknowledged it.
-    """
-    import uuid
-
-    from edge.messaging.mqtt import new_client
-    from edge.messaging.outbox import SEQ_FILE, SeqFile
-
-    addr = parse_broker_url(config.broker.url)
-    if not _tcp_reachable(addr.host, addr.port, timeout):
-        log.info("broker %s not reachable: no offline status", addr)
-        return False
-    seq = 0
-    with contextlib.suppress(Exception):  # the Will's rule: the last seq, no new one
-        mark = SeqFile(Path(config.storage.state_dir) / SEQ_FILE).read()
-        seq = mark.base - 1 if mark is not None else 0
-    bed = config.bed
-    body = {
-        "msg_id": str(uuid.uuid4()),
-        "seq": max(0, seq),
-        "time": iso_time((clock or SystemClock()).now()),
-        "state": "offline",
-        "boot_id": str(uuid.uuid4()),
-        "version": _version(),
-        "reason": reason,
-        "faults": {"storage": reason} if "storage." in reason else {},
-    }
-    topic = f"{config.topic_root}/status"
-    client_id = config.broker.client_id or f"capleak-{bed.site}-{bed.unit}-{bed.bed}"
-    connected = threading.Event()
-    try:
-        client, _ = new_client(config.broker, client_id, clean_start=True)
-        client.connect_timeout = timeout
-        client.on_connect = lambda *a: connected.set()
-        client.connect(addr.host, addr.port, keepalive=30)
-        client.loop_start()
-        try:
-            if not connected.wait(timeout):
-                return False
-            info = client.publish(topic, json.dumps(body, separators=(",", ":")), 1, True)
-            info.wait_for_publish(timeout)
-            ok = info.is_published()
-        finally:
-            client.disconnect()
-            client.loop_stop()
-    except Exception as e:  # best effort: the exit status and the log still say it
-        log.info("could not publish the offline status: %s", e)
-        return False
-    if ok:
-        log.info("published the retained offline status: %s", reason)
-    return ok
-
-
 def core_command(command: Command, core: Core, now: float) -> tuple[dict[str, Any], list[Output]]:
     """Apply an operator's ``dose`` or ``baseline`` command to the core.
 
@@ -915,39 +599,6 @@ def serial_settings(device: DeviceConfig) -> SerialSettings:
     )
 
 
-def _tcp_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _link_tried(link: DeviceLink) -> bool:
     """The link has opened its port and heard from the device, or failed trying."""
     return link.online is not None or link.reconnects > 0 or link.bytes_in > 0
-
-
-def _version() -> str:
-    from edge import __version__
-
-    return __version__
-
-
-def configure_logging(verbose: int = 0) -> None:
-    """Concise logs for a terminal or journald (no timestamps under systemd: journald adds them)."""
-    level = logging.DEBUG if verbose >= 2 else logging.INFO
-    under_systemd = "JOURNAL_STREAM" in os.environ or "INVOCATION_ID" in os.environ
-    fmt = "%(levelname)s %(message)s" if under_systemd else "%(asctime)s %(levelname)s %(message)s"
-    logging.basicConfig(level=level, format=fmt, force=True)
-
-
-def state_dir_writable(path: str) -> None:
-    """Raise :class:`ConfigError` when ``storage.state_dir`` cannot hold the outbox."""
-    p = Path(path)
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError("storage.state_dir", f"cannot create {path!r}: {e.strerror}") from None
-    if not os.access(p, os.W_OK | os.X_OK):
-        raise ConfigError("storage.state_dir", f"{path!r} is not writable by this user")

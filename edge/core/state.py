@@ -12,7 +12,7 @@ tare offset, the last NIBP cycle and SpO2 minute, and the per-signal timeline
 What is *not* kept: partial minute means, a held NIBP outlier, the artifact
 filters' short memories (seconds) and the rejection counters (since start).
 
-The core does no I/O: the runtime stores the snapshot (``edge/agent/runtime.py``,
+The core does no I/O: the runtime stores the snapshot (``edge/agent/corestate.py``,
 the outbox's state table) and decides whether it is fresh enough to use.
 
 >>> from edge.config import BedConfig, Config
