@@ -122,3 +122,16 @@ def test_the_scan_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text("def f():\n    import drivers.simulator\n    from . import x\n")
     assert {"drivers.simulator", "edge.core.x"} <= imports_of(probe, "edge.core.probe")
+
+
+#: ``docs/architecture.md``: no god-files. A module that outgrows this is split along its seams.
+MAX_MODULE_LINES = 700
+
+
+def test_no_module_over_700_lines() -> None:
+    big = {
+        str(p.relative_to(ROOT)): n
+        for p in modules("edge", "drivers")
+        if (n := len(p.read_text("utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not big, f"split these along their seams: {big}"
