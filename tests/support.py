@@ -28,6 +28,18 @@ import paho.mqtt.client as mqtt
 REPO = Path(__file__).resolve().parent.parent
 
 
+def shared_data(name: str) -> Path:
+    """A folder of the workplace's real device data (``shared/data/NAME``), by reference.
+
+    ``CAPLEAK_SHARED_DATA`` names the ``data`` folder; else ``shared/data`` next to the
+    checkout, else the workplace's ``/work/shared/data`` (a clean clone may live anywhere).
+    The data is never copied into the repository.
+    """
+    candidates = [Path(p) / name for p in filter(None, [os.environ.get("CAPLEAK_SHARED_DATA")])]
+    candidates += [REPO.parent / "shared" / "data" / name, Path("/work/shared/data") / name]
+    return next((c for c in candidates if c.exists()), candidates[0])
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -9,16 +9,15 @@ live session.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from drivers.intellivue.framing import encode_frame
 from drivers.intellivue.messages import parse_message, parse_min_poll_period
 from drivers.intellivue.session import IntelliVueDecoder, IntelliVueSession
 from edge.vocabulary import SIGNALS, parse_time
+from tests.support import shared_data
 
-DATA = Path("/work/shared/data/intellivue-intellipy/monitor-to-host.hex")
+DATA = shared_data("intellivue-intellipy") / "monitor-to-host.hex"
 NOW = 1.7e9
 
 pytestmark = pytest.mark.skipif(

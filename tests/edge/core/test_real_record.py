@@ -21,11 +21,10 @@ import pytest
 from edge.config import BedConfig, Config
 from edge.core import Core
 from edge.vocabulary import Alert, Kind, Reading
+from tests.support import shared_data
 
 REPO = Path(__file__).resolve().parents[3]
-RECORD = Path(
-    os.environ.get("CAPLEAK_MIMIC_S00001", REPO.parent / "shared" / "data" / "mimic3wdb-s00001")
-)
+RECORD = Path(os.environ.get("CAPLEAK_MIMIC_S00001", shared_data("mimic3wdb-s00001")))
 MISSING = -32768
 
 

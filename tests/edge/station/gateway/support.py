@@ -71,7 +71,9 @@ class MllpReceiver:
     def messages(self) -> list[dict[str, Any]]:
         if not self.out.exists():
             return []
-        lines = self.out.read_text("utf-8").splitlines()
+        text = self.out.read_text("utf-8")
+        # the receiver may be writing its last line right now: only whole lines count
+        lines = text[: text.rfind("\n") + 1].splitlines()
         return [json.loads(line) for line in lines if line.strip()]
 
     def unique(self) -> list[dict[str, Any]]:
