@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from edge.agent.technical import fault_alert
 from edge.clock import Clock, SystemClock
 from edge.config import Config
 from edge.messaging.alerts import AlertBook, AlertEvent, apply_command
@@ -53,7 +54,7 @@ from edge.messaging.commands import Command, CommandError
 from edge.messaging.health import Health, Throttle
 from edge.messaging.outbox import STORAGE_ERRORS, Outbox
 from edge.messaging.publisher import Publisher
-from edge.vocabulary import Alert, AlertCode, Kind, Phase, Priority, Reading
+from edge.vocabulary import Alert, AlertCode, Phase, Reading
 
 if TYPE_CHECKING:
     from edge.core.outputs import Output
@@ -281,16 +282,7 @@ def storage_fault(phase: Phase, time: float, reason: str) -> Alert:
         if phase == Phase.START
         else "the agent stores alert events again; held alerts were sent late"
     )
-    return Alert(
-        AlertCode.AGENT_FAULT,
-        Priority.HIGH,
-        Kind.TECHNICAL,
-        phase,
-        time,
-        message,
-        {"reason": reason} if reason else {},
-        source="storage",
-    )
+    return fault_alert("storage", phase, time, message, {"reason": reason} if reason else {})
 
 
 @dataclass(frozen=True, slots=True)

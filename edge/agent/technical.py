@@ -145,16 +145,18 @@ def agent_fault(where: str, phase: Phase, time: float, reason: str) -> Alert:
         if phase == Phase.START
         else f"agent fault ({where}) over: {reason}"
     )
+    return fault_alert(where, phase, time, message, {"reason": reason})
+
+
+def fault_alert(
+    source: str, phase: Phase, time: float, message: str, values: dict[str, str]
+) -> Alert:
+    """An ``agent_fault`` event (high priority, technical) from ``source``: every kind of
+    agent fault (processing, storage, a ``seq`` reset) is built here."""
     return Alert(
-        AlertCode.AGENT_FAULT,
-        Priority.HIGH,
-        Kind.TECHNICAL,
-        phase,
-        time,
-        message,
-        {"reason": reason},
-        source=where,
-    )
+        AlertCode.AGENT_FAULT, Priority.HIGH, Kind.TECHNICAL, phase, time, message, values,
+        source=source,
+    )  # fmt: skip
 
 
 def seq_reset_alert(phase: Phase, time: float, reason: str) -> Alert:
@@ -168,13 +170,4 @@ def seq_reset_alert(phase: Phase, time: float, reason: str) -> Alert:
         if phase == Phase.START
         else "the outbox goes on; alerts stored before the loss may be missing"
     )
-    return Alert(
-        AlertCode.AGENT_FAULT,
-        Priority.HIGH,
-        Kind.TECHNICAL,
-        phase,
-        time,
-        message,
-        {"reason": reason},
-        source="outbox",
-    )
+    return fault_alert("outbox", phase, time, message, {"reason": reason})
