@@ -144,7 +144,7 @@ class SignalLost:
     of SpO2 = 0 in a real record).
 
     >>> rule = SignalLost({"spo2": 600.0})
-    >>> rule.tick(10_000.0) is None          # never received: nothing is lost
+    >>> rule.tick(-100.0) is None            # never received: nothing is lost
     True
     >>> rule.good("spo2", 0.0) is None, rule.tick(600.0) is None
     (True, True)
@@ -152,15 +152,24 @@ class SignalLost:
     ('start', 'medium', 'spo2', {'minutes_without_valid': 10.0})
     >>> rule.good("spo2", 700.0).phase.value
     'end'
+
+    A backlog of readings older than the limit does not end it (no flapping):
+
+    >>> rule = SignalLost({"spo2": 600.0})
+    >>> rule.good("spo2", 0.0) is None, rule.tick(5_000.0).phase.value
+    (True, 'start')
+    >>> rule.good("spo2", 1_000.0) is None, rule.good("spo2", 4_500.0).phase.value
+    (True, 'end')
     """
 
-    __slots__ = ("_conditions", "_last", "_next", "limits_s")
+    __slots__ = ("_conditions", "_last", "_next", "_now", "limits_s")
 
     def __init__(self, limits_s: Mapping[str, float]) -> None:
         self.limits_s = dict(limits_s)
         self._last: dict[str, float] = {}  # signal -> time of its last valid reading
         self._conditions = {s: Condition(AlertCode.SIGNAL_LOST, source=s) for s in self.limits_s}
         self._next = math.inf  # the earliest time a signal can be lost
+        self._now = -math.inf  # the latest time ticked
 
     @property
     def conditions(self) -> Mapping[str, Condition]:
@@ -208,12 +217,15 @@ class SignalLost:
             default=math.inf,
         )
         cond = self._conditions[signal]
-        if not cond.active:
+        if not cond.active or self._now - t > limit:
+            # a reading already older than the limit (a device delivering a backlog)
+            # does not bring the signal back: it would end and restart the alert
             return None
         return cond.force(t, None, f"{signal}: valid readings again", {})
 
     def tick(self, t: float) -> Alert | None:
         """The time is ``t``: start the alert for a signal silent or invalid too long."""
+        self._now = max(self._now, t)
         if t <= self._next:
             return None
         for signal, last in self._last.items():
