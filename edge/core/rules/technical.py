@@ -153,12 +153,12 @@ class SignalLost:
     >>> rule.good("spo2", 700.0).phase.value
     'end'
 
-    A backlog of readings older than the limit does not end it (no flapping):
+    Only a current reading ends it, not a backlog of old ones (no flapping):
 
     >>> rule = SignalLost({"spo2": 600.0})
     >>> rule.good("spo2", 0.0) is None, rule.tick(5_000.0).phase.value
     (True, 'start')
-    >>> rule.good("spo2", 1_000.0) is None, rule.good("spo2", 4_500.0).phase.value
+    >>> rule.good("spo2", 1_000.0) is None, rule.good("spo2", 4_980.0).phase.value
     (True, 'end')
     """
 
@@ -217,9 +217,10 @@ class SignalLost:
             default=math.inf,
         )
         cond = self._conditions[signal]
-        if not cond.active or self._now - t > limit:
-            # a reading already older than the limit (a device delivering a backlog)
-            # does not bring the signal back: it would end and restart the alert
+        if not cond.active or self._now - t > limit / 10.0:
+            # only a current reading brings the signal back (within a tenth of the limit,
+            # this project's judgement); a device delivering a backlog of old readings
+            # would otherwise end and restart the alert on every one
             return None
         return cond.force(t, None, f"{signal}: valid readings again", {})
 
