@@ -89,6 +89,33 @@ class Thresholds:
         min=0,
         max=3600,
     )
+    desaturation_deep_points: float = setting(
+        3.5,
+        doc="a desaturation whose averaged SpO2 (desaturation_average_s) is this "
+        "many points below hold_spo2_pct (86.5 % at 90) is deep and alerts after "
+        "desaturation_min_s; a shallower one only after desaturation_shallow_min_s "
+        "(issue 12: a sustained 86 % alerts within 60 s, a dip to 87-88 % for a minute or "
+        "two, as in sleep, does not; NEWS2 scale 2 scores 86-87 % as 1, clinical.md)",
+        min=0,
+        max=20,
+    )
+    desaturation_shallow_min_s: float = setting(
+        300.0,
+        doc="a shallow desaturation (averaged SpO2 below hold_spo2_pct but above the deep "
+        "level) alerts only once the average has stayed below the limit this long (this "
+        "project's choice: a sixth of the 30-min window of Saab 2021's ward hypoxaemia, "
+        "clinical.md; the bedside monitor alarms locally within seconds meanwhile)",
+        min=0,
+        max=3600,
+    )
+    desaturation_average_s: float = setting(
+        16.0,
+        doc="the desaturation depth is judged on the mean of the accepted SpO2 samples over "
+        "this many seconds (oximeters average over 2-16 s; 16 s averaging has the fewest "
+        "readings off by > 2 points under motion, signal-processing.md 'The data')",
+        min=1,
+        max=120,
+    )
     desaturation_evidence_s: float = setting(
         30.0,
         doc="motion evidence this long before a desaturation starts makes it suspect "
@@ -98,11 +125,20 @@ class Thresholds:
         max=600,
     )
     spo2_implausible_fall_points: float = setting(
-        20.0,
-        doc="an SpO2 fall of this many points within 2 s is faster than physiology (issue "
-        "12) and is motion evidence for desaturation",
-        min=5,
+        9.0,
+        doc="an SpO2 fall of this many points within spo2_implausible_fall_s is faster than "
+        "physiology and is motion evidence for desaturation (issue 12: 'SpO2 cannot fall "
+        "20 points in 2 s'; this project's choice is stricter, 3 points/s: a real "
+        "desaturation, even in apnoea, falls over tens of seconds, while a probe or motion "
+        "artifact falls in 1-3 s)",
+        min=3,
         max=50,
+    )
+    spo2_implausible_fall_s: float = setting(
+        3.0,
+        doc="the window of spo2_implausible_fall_points, in seconds of raw samples",
+        min=1,
+        max=30,
     )
     pi_collapse_ratio: float = setting(
         0.5,

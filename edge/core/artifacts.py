@@ -26,7 +26,7 @@ Sources (``shared/docs/signal-processing.md`` and ``protocols.md``):
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -108,6 +108,42 @@ class SpO2ArtifactFilter:
             self.cand_since = math.inf
             return True
         return False
+
+
+class FastFall:
+    """An SpO2 fall faster than physiology: ``points`` or more within ``window_s``.
+
+    Fed every raw sample (before any filter); :meth:`update` is ``True`` when the
+    sample lies ``points`` below the highest sample of the last ``window_s`` (a
+    sliding maximum: O(1) amortised, at most one entry per sample in the window).
+    A probe or motion artifact falls in 1-3 s; a real desaturation over tens of
+    seconds (issue 12, ``docs/core.md``).
+
+    >>> f = FastFall(points=9.0, window_s=3.0)
+    >>> [f.update(float(t), v) for t, v in enumerate((97, 97, 95, 93, 91, 89, 87))]
+    [False, False, False, False, False, False, False]
+    >>> [f.update(10.0 + t, v) for t, v in enumerate((97, 97, 90, 87))]
+    [False, False, False, True]
+    """
+
+    __slots__ = ("peaks", "points", "window_s")
+
+    def __init__(self, points: float, window_s: float) -> None:
+        self.points = points
+        self.window_s = window_s
+        self.peaks: deque[tuple[float, float]] = deque()  # (t, v), values decreasing
+
+    def update(self, t: float, v: float) -> bool:
+        peaks = self.peaks
+        if peaks and t < peaks[-1][0]:
+            peaks.clear()  # the clock went back: start again
+        while peaks and peaks[-1][1] <= v:
+            peaks.pop()
+        peaks.append((t, v))
+        horizon = t - self.window_s
+        while peaks[0][0] < horizon:
+            peaks.popleft()
+        return peaks[0][1] - v >= self.points
 
 
 class MotionDetector:
@@ -338,6 +374,16 @@ class NibpOutlierGate:
     'hold'
     >>> g.check(119.0, -1.0, 64.0)
     'refute'
+    >>> g.check(84.0, -26.0, 400.0)              # an uncertain trend (hours since the last)
+    'ok'
+    >>> g.check(84.0, -26.0, 400.0, strict=True)  # but below the hold limit: re-measure first
+    'hold'
+
+    ``strict`` (the core sets it for an SBP below the hold limit) holds a value more
+    than ``min_abs`` off its trend whatever the trend's uncertainty: after hours
+    without a cycle the prediction is wide, and one cuff artifact of -30 mmHg
+    (4 % of cycles, issue 12) would otherwise raise ``hypotension`` on its own. The
+    core uses a held low value after one re-measure interval at most.
     """
 
     __slots__ = ("held", "min_abs", "sigma")
@@ -347,15 +393,15 @@ class NibpOutlierGate:
         self.min_abs = min_abs
         self.held: float | None = None
 
-    def check(self, value: float, innovation: float, variance: float) -> str:
+    def check(self, value: float, innovation: float, variance: float, strict: bool = False) -> str:
         predicted = value - innovation
         if self.held is not None:
             held, self.held = self.held, None
             if abs(value - held) < abs(value - predicted):
                 return "confirm"
             return "refute"
-        if abs(innovation) > self.min_abs and innovation * innovation > (
-            self.sigma * self.sigma * variance
+        if abs(innovation) > self.min_abs and (
+            strict or innovation * innovation > self.sigma * self.sigma * variance
         ):
             self.held = value
             return "hold"

@@ -30,6 +30,7 @@ from typing import Any
 
 from edge.config import Config, Thresholds
 from edge.core.artifacts import (
+    FastFall,
     MotionDetector,
     NibpOutlierGate,
     Rejections,
@@ -112,8 +113,7 @@ class Core:
         self._spo2_minute: tuple[float, float] | None = None
         self._pulse_avg = ExpAverage(th.pulse_average_half_life_s)  # the 'persisting' HR
         # motion evidence for desaturation: raw SpO2 falls, perfusion index
-        self._spo2_raw = (-math.inf, 0.0)  # (time, value) of the last raw SpO2 sample
-        self._fall_points = th.spo2_implausible_fall_points
+        self._fast_fall = FastFall(th.spo2_implausible_fall_points, th.spo2_implausible_fall_s)
         self._pi_avg = ExpAverage(300.0)
         self._pi_ratio = th.pi_collapse_ratio
         self._spo2_valid_min = th.spo2_plausible_min_pct
@@ -345,12 +345,8 @@ class Core:
         if self._spo2_valid_min <= v <= 100.0:  # a valid reading: the signal is there
             self._emit(out, self.rules.signal_lost.good("spo2", t))
         desaturation = self.rules.desaturation
-        t_raw, v_raw = self._spo2_raw
-        self._spo2_raw = (t, v)
         motion = self._motion
-        if (t - t_raw <= 2.0 and v_raw - v >= self._fall_points) or (
-            t < motion.until and motion.active(t)
-        ):
+        if self._fast_fall.update(t, v) or (t < motion.until and motion.active(t)):
             desaturation.evidence(t)  # faster than physiology, or an erratic pulse
         reason = self._spo2_clean.reject(t, v)
         if reason is not None:
@@ -427,7 +423,7 @@ class Core:
         sensor_off = self.rules.sensor_off
         if sensor_off.pending and not (r.flags and not r.flags.isdisjoint(SENSOR_OFF_FLAGS)):
             self._emit(out, sensor_off.on(r.source, t))
-        asm.add(r)
+        asm.add(r, self.now)
         if asm.complete:
             self._close_nibp(out)
 
@@ -452,7 +448,8 @@ class Core:
             verdict = "confirm" if gate.held is not None else "ok"
             gate.held = None
         else:
-            verdict = gate.check(value, innovation, variance)
+            low = cycle.sbp is not None and cycle.sbp < self.rules.hypotension.sbp_limit
+            verdict = gate.check(value, innovation, variance, strict=low)
         if verdict == "hold":
             self._held = cycle
             # measured all the same: nibp_overdue is about the cuff, not the gate's verdict

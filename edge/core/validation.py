@@ -150,6 +150,9 @@ class NibpAssembler:
     >>> a.add(Reading.of("dbp", 69, time=1800.0, source="nibp"))
     >>> a.flush().map_derived, a.late(Reading.of("map", 85, time=1800.5, source="nibp"))
     (True, 'late_part')
+    >>> a.add(Reading.of("sbp", 116, time=2700.0, source="nibp"), now=2900.0)  # charted late
+    >>> a.deadline                       # open for window_s from its arrival, not its stamp
+    2960.0
     """
 
     __slots__ = (
@@ -159,6 +162,7 @@ class NibpAssembler:
         "_sbp",
         "first",
         "last",
+        "opened",
         "source",
         "spoiled",
         "time",
@@ -170,6 +174,7 @@ class NibpAssembler:
         self.time: float | None = None  # earliest part of the open cycle (its time)
         self.first = math.inf  # time of the first part received (the window opens here)
         self.last = -math.inf  # latest part of the open cycle
+        self.opened = math.inf  # the caller's clock when the open cycle's first part came
         self.source = ""
         self._sbp: float | None = None
         self._map: float | None = None
@@ -189,7 +194,7 @@ class NibpAssembler:
     @property
     def deadline(self) -> float:
         """The open cycle closes once the time is past this (``inf`` when none is open)."""
-        return self.first + self.window_s if self.time is not None else math.inf
+        return self.opened + self.window_s if self.time is not None else math.inf
 
     def _near(self, reading: Reading, source: str, first: float) -> bool:
         t = reading.time
@@ -218,12 +223,18 @@ class NibpAssembler:
             return "late_part"
         return "duplicate" if value == reading.value else None
 
-    def add(self, reading: Reading) -> None:
-        """Add to the open cycle (the caller flushes first if it does not :meth:`belongs`)."""
+    def add(self, reading: Reading, now: float = -math.inf) -> None:
+        """Add to the open cycle (the caller flushes first if it does not :meth:`belongs`).
+
+        ``now`` is the caller's clock when the part arrives: a cycle charted late (its
+        stamps minutes behind the other devices' readings) stays open ``window_s`` from
+        its arrival, so its other parts, a few ms behind, still join it.
+        """
         t = reading.time
         assert t is not None
         if self.time is None:
             self.time = self.first = self.last = t
+            self.opened = max(t, now)
             self.source = reading.source
         else:
             self.time = min(self.time, t)

@@ -7,6 +7,7 @@ the fast-drop filter, :mod:`edge.core.artifacts`).
 from __future__ import annotations
 
 import math
+from collections import deque
 
 from edge.config import Thresholds
 from edge.core.indicators import Condition, SatSeconds
@@ -19,40 +20,61 @@ class Desaturation(Rule):
     """``desaturation`` (high): SpO2 below the limit, sustained in depth x duration.
 
     The bedside monitor alarms locally within seconds; capleak reports what is
-    sustained (issue 12). On when a run of accepted samples below ``limit`` has
-    lasted ``min_s`` (Taenzer 2010: page only after > 30 s) **and** its Nellcor
-    SatSeconds integral has reached ``satseconds`` (depth x duration, so a
-    shallow dip needs longer: ``shared/docs/clinical.md``, "Alarm practice").
-    A run with motion evidence (:meth:`evidence`: device flags, an erratic
-    pulse, a collapsing perfusion index, or a fall faster than physiology) within
-    ``evidence_s`` before it or during it needs ``suspect_min_s`` instead
-    (alarm validation against a second signal, Charbonnier & Gentil 2010). A gap
-    of more than ``gap_s`` (150 s: devices that report numerics once a minute,
-    with one missed, still make a run) between accepted samples restarts it. Once on, it
-    stays on until the integral is empty and SpO2 is ``recovery_points`` above the
-    limit, for ``off_s`` (a saturation hovering at the limit does not flap).
+    sustained (issue 12), judged in two depth x duration zones on the mean of the
+    accepted samples over the last ``average_s`` (an oximeter averages over 2-16 s,
+    ``shared/docs/signal-processing.md``):
+
+    - **deep**: the average at least ``deep_points`` below ``limit`` (86.5 % at 90)
+      and a run of samples below the limit for ``min_s`` (Taenzer 2010: page only
+      after > 30 s): a sustained 86 % alerts within 60 s;
+    - **shallow**: the average below the limit, but not deep, for ``shallow_min_s``:
+      a dip to 87-88 % for a minute or two (sleep) does not alert, a saturation
+      that stays at 88 % does after 5 min.
+
+    Both also need the Nellcor SatSeconds integral at ``satseconds``
+    (``shared/docs/clinical.md``, "Alarm practice"). A deep run with motion
+    evidence (:meth:`evidence`: device flags, an erratic pulse, a collapsing
+    perfusion index, or a fall faster than physiology) within ``evidence_s``
+    before it or during it needs ``suspect_min_s`` instead (alarm validation
+    against a second signal, Charbonnier & Gentil 2010). A gap of more than
+    ``gap_s`` (150 s: devices that report numerics once a minute, with one missed,
+    still make a run) between accepted samples restarts the run and the average.
+    Once on, it stays on until the integral is empty and SpO2 is
+    ``recovery_points`` above the limit, for ``off_s`` (no flapping at the limit).
 
     >>> d = Desaturation(limit=90.0, satseconds=50.0, min_s=30.0, suspect_min_s=120.0,
-    ...                  evidence_s=30.0, off_s=60.0, recovery_points=2.0)
+    ...                  evidence_s=30.0, off_s=60.0, recovery_points=2.0, deep_points=3.5,
+    ...                  shallow_min_s=300.0, average_s=16.0)
     >>> [d.update(float(t), 80.0) for t in range(20)][-1] is None   # a 20 s dip: nothing
     True
     >>> [d.update(float(t), 97.0) for t in range(20, 200)][-1] is None
     True
-    >>> out = [d.update(200.0 + t, 86.0) for t in range(31)]       # sustained 86 %
-    >>> [(a.phase.value, a.priority.value, a.time) for a in out if a]
-    [('start', 'high', 230.0)]
+    >>> [d.update(200.0 + t, 87.0) for t in range(120)][-1] is None  # shallow, 2 min
+    True
+    >>> [d.update(float(t), 97.0) for t in range(320, 500)][-1] is None
+    True
+    >>> out = [d.update(500.0 + t, 86.0) for t in range(61)]       # sustained 86 %
+    >>> [(a.phase.value, a.priority.value, a.time - 500.0) for a in out if a]
+    [('start', 'high', 30.0)]
     """
 
     __slots__ = (
+        "average_s",
+        "deep_level",
         "evidence_s",
         "gap_s",
         "last_evidence",
         "last_time",
+        "level",
         "min_s",
         "recovery_points",
         "run_since",
         "sat",
+        "shallow_min_s",
+        "shallow_since",
         "suspect_min_s",
+        "window",
+        "window_sum",
     )
 
     def __init__(
@@ -64,6 +86,9 @@ class Desaturation(Rule):
         evidence_s: float,
         off_s: float,
         recovery_points: float,
+        deep_points: float = 3.5,
+        shallow_min_s: float = 300.0,
+        average_s: float = 16.0,
         gap_s: float = 150.0,
     ) -> None:
         self.sat = SatSeconds(limit, satseconds)
@@ -71,8 +96,15 @@ class Desaturation(Rule):
         self.suspect_min_s = suspect_min_s
         self.evidence_s = evidence_s
         self.recovery_points = recovery_points
+        self.deep_level = limit - deep_points
+        self.shallow_min_s = shallow_min_s
+        self.average_s = average_s
+        self.window: deque[tuple[float, float]] = deque()  # (t, SpO2) of the last average_s
+        self.window_sum = 0.0
         self.gap_s = gap_s
+        self.level = math.nan  # the mean SpO2 over the window
         self.run_since = math.inf  # first sample of the current run below the limit
+        self.shallow_since = math.inf  # since when the average has been below the limit
         self.last_time = -math.inf  # last accepted sample
         self.last_evidence = -math.inf  # last motion/artifact evidence
         self.condition = Condition(AlertCode.DESATURATION, off_s=off_s)
@@ -87,6 +119,9 @@ class Desaturation(Rule):
             th.desaturation_evidence_s,
             max(th.alarm_delay_s, th.desaturation_off_s),
             th.desaturation_recovery_points,
+            th.desaturation_deep_points,
+            th.desaturation_shallow_min_s,
+            th.desaturation_average_s,
         )
 
     def evidence(self, t: float) -> None:
@@ -98,14 +133,33 @@ class Desaturation(Rule):
         """An accepted SpO2 sample ``v`` at ``t``."""
         sat = self.sat
         cond = self.condition
-        gap = t - self.last_time > self.gap_s
+        dt = t - self.last_time
+        gap = dt > self.gap_s
         self.last_time = t
-        if v < sat.limit:
+        window = self.window
+        if gap or dt < 0.0:  # a dropout, or the clock went back (a timeline reset)
+            window.clear()
+            self.window_sum = 0.0
+        window.append((t, v))
+        total = self.window_sum + v
+        horizon = t - self.average_s
+        while window[0][0] <= horizon:
+            total -= window.popleft()[1]
+        self.window_sum = total
+        level = total / len(window)
+        self.level = level
+        limit = sat.limit
+        if level < limit:
+            if gap or self.shallow_since == math.inf:
+                self.shallow_since = t
+        else:
+            self.shallow_since = math.inf
+        if v < limit:
             if gap or self.run_since == math.inf:
                 self.run_since = t
         else:
             self.run_since = math.inf
-        if not (v < sat.limit or sat.total > 0.0 or sat.below or not cond.idle):
+        if not (v < limit or sat.total > 0.0 or sat.below or not cond.idle):
             sat.last_time = t  # nothing to integrate: keep the clock only
             return None
         if gap:
@@ -113,18 +167,23 @@ class Desaturation(Rule):
         sat.update(t, v)
         since = self.run_since
         held = t - since
-        if held < self.min_s or sat.total < sat.setting:
+        if sat.total < sat.setting:
+            sustained = False
+        elif t - self.shallow_since >= self.shallow_min_s:
+            sustained = True  # shallow (or deep) and long
+        elif held < self.min_s or level > self.deep_level:
             sustained = False
         elif self.last_evidence >= since - self.evidence_s:
             sustained = held >= self.suspect_min_s
         else:
             sustained = True
-        recovered = sat.quiet and v >= sat.limit + self.recovery_points
+        recovered = sat.quiet and v >= limit + self.recovery_points
         want = Priority.HIGH if sustained or (cond.active and not recovered) else None
         if want is None and cond.idle:
             return None
         msg = (
-            f"SpO2 {v:.0f} % below {sat.limit:g} % for {held:.0f} s (SatSeconds {sat.total:.0f})"
+            f"SpO2 {v:.0f} % (average {level:.0f} %) below {limit:g} % for {held:.0f} s "
+            f"(SatSeconds {sat.total:.0f})"
             if want and math.isfinite(held)
             else f"SpO2 {v:.0f} %: desaturation not yet recovered"
             if want
@@ -132,8 +191,9 @@ class Desaturation(Rule):
         )
         values = {
             "spo2": v,
+            "spo2_average": r1(level),
             "satseconds": r1(sat.total),
-            "limit": sat.limit,
+            "limit": limit,
             "seconds_below": r1(held) if math.isfinite(held) else 0.0,
         }
         return cond.update(t, want, msg, values)

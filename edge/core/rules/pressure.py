@@ -137,16 +137,19 @@ class BpFalling(Rule):
 class Hypotension(Rule):
     """``hypotension``: a validated cycle below the hold limit, medium at once, high when confirmed.
 
-    SBP < ``sbp_limit`` (Proleukin label 2.4) or MAP < ``map_limit`` (Khanna 2023).
-    The first low cycle raises it at **medium at once** (issue 12: waiting for a
-    second cycle cost hours); ``cycles`` consecutive low cycles (the next one is
-    usually the re-measure, Betof Warner 2024: recheck at 30 min) escalate it to
-    **high**. An unconfirmed (medium) one ends as soon as a cycle refutes it (both
-    ``hysteresis_mmhg`` above their limits: the NIBP error,
-    ``shared/docs/signal-processing.md``); a confirmed one after ``cycles`` such
-    cycles. The core feeds each cycle the NIBP outlier gate passes; the gate holds
-    a low cycle far off its trend at most one re-measure interval
-    (``hypotension_remeasure_min``), then passes it.
+    SBP < ``sbp_limit`` is the label's hold criterion (Proleukin 2.4): the first such
+    cycle raises it at **medium at once** (issue 12: waiting for a second cycle cost
+    hours); ``cycles`` consecutive low cycles (the next one is usually the re-measure,
+    Betof Warner 2024: recheck at 30 min) escalate it to **high**. MAP < ``map_limit``
+    with a safe SBP is not a label criterion but Khanna 2023's event, which needs the
+    MAP low *for > 15 min* (``shared/docs/clinical.md``): it raises medium only when
+    ``cycles`` consecutive cycles are low (one oscillometric MAP off by 10 mmHg is not
+    an event, ``shared/docs/signal-processing.md``, "The data"). An unconfirmed
+    (medium) one ends as soon as a cycle refutes it (both ``hysteresis_mmhg`` above
+    their limits: the NIBP error); a confirmed one after ``cycles`` such cycles. The
+    core feeds each cycle the NIBP outlier gate passes; the gate holds a low cycle
+    far off its trend at most one re-measure interval (``hypotension_remeasure_min``),
+    then passes it.
 
     >>> from edge.core.validation import NibpCycle
     >>> rule = Hypotension(sbp_limit=90.0, map_limit=65.0, hysteresis_mmhg=5.0, cycles=2)
@@ -163,6 +166,11 @@ class Hypotension(Rule):
     >>> _ = rule.update(NibpCycle(3600.0, "nibp", 82.0, 60.0, 45.0))      # a lone low reading
     >>> rule.update(NibpCycle(3700.0, "nibp", 116.0, 84.0, 70.0)).phase.value  # refuted
     'end'
+    >>> rule.update(NibpCycle(7200.0, "nibp", 112.0, 61.0, 50.0)) is None  # MAP alone: wait
+    True
+    >>> a = rule.update(NibpCycle(9000.0, "nibp", 110.0, 62.0, 50.0))    # and again: medium
+    >>> a.phase.value, a.priority.value
+    ('start', 'medium')
     """
 
     __slots__ = ("cycles", "hysteresis_mmhg", "lows", "map_limit", "normals", "sbp_limit")
@@ -205,8 +213,11 @@ class Hypotension(Rule):
             self.normals = self.normals + 1 if clear else 0
         rank = cond.rank
         want: Priority | None = None
-        if below:
-            want = Priority.HIGH if self.lows >= self.cycles or rank == 3 else Priority.MEDIUM
+        confirmed = self.lows >= self.cycles
+        if below and sbp is not None and sbp < self.sbp_limit:
+            want = Priority.HIGH if confirmed or rank == 3 else Priority.MEDIUM
+        elif below:  # MAP alone: Khanna's event needs it to last, so a second cycle
+            want = Priority.HIGH if rank == 3 else Priority.MEDIUM if confirmed or rank else None
         elif rank == 3 and self.normals < self.cycles:
             want = Priority.HIGH
         elif rank and not clear:  # in the hysteresis band: stays as it is
@@ -221,7 +232,11 @@ class Hypotension(Rule):
             f"SBP {sbp if sbp is not None else '-'} / MAP "
             f"{'-' if mean is None else round(mean)} mmHg: below the hold limit "
             f"(SBP < {self.sbp_limit:g} or MAP < {self.map_limit:g})"
-            + ("" if want is Priority.HIGH else ", not yet confirmed by a second cycle")
+            + (
+                ""
+                if want is Priority.HIGH or not (sbp is not None and sbp < self.sbp_limit)
+                else ", not yet confirmed by a second cycle"
+            )
             if want
             else "blood pressure back above the hold limits"
         )
