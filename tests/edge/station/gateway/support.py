@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -192,39 +193,62 @@ def gateway_cmd(broker_url: str, hl7_url: str, state_dir: Path, *extra: str) -> 
 
 
 class Gateway:
-    """``capleak gateway`` as a real subprocess; ``stop()`` returns its summary."""
+    """``capleak gateway`` as a real subprocess; ``stop()`` returns its summary.
+
+    Its stderr goes through a pipe into ``log`` (copied by a thread of the test process),
+    so a limit put on the gateway's own file writes (a test's full disk) never cuts its
+    log short."""
 
     def __init__(self, cmd: list[str], log: Path) -> None:
         self.cmd = cmd
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
+        self._copier: threading.Thread | None = None
 
     def start(self) -> Gateway:
-        self._err = open(self.log, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            self.cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=self._err, start_new_session=True
+            self.cmd,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
+        self._copier = threading.Thread(target=self._copy, args=(self.proc.stderr,), daemon=True)
+        self._copier.start()
         wait_for(
-            lambda: "subscribing" in self.log.read_text("utf-8", "replace"),
+            lambda: "subscribing" in self.stderr(),
             15,
             0.05,
             "the gateway to subscribe",
         )
         return self
 
+    def _copy(self, pipe: Any) -> None:
+        with open(self.log, "ab") as f:
+            for line in pipe:
+                f.write(line)
+                f.flush()
+
+    def _join(self) -> None:
+        if self._copier is not None:
+            self._copier.join(10)
+
     def stop(self) -> dict[str, Any]:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         out, _ = self.proc.communicate(timeout=30)
-        self._err.close()
-        assert self.proc.returncode == 0, self.log.read_text()
+        self._join()
+        assert self.proc.returncode == 0, self.stderr()
         return json.loads(out.decode().strip().splitlines()[-1])
 
     def kill(self) -> None:
+        """SIGKILL, like a power cut of the gateway's host."""
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
-        self._err.close()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+        self._join()
 
     def stderr(self) -> str:
-        return self.log.read_text("utf-8", "replace")
+        return self.log.read_text("utf-8", "replace") if self.log.exists() else ""
