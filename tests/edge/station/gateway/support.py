@@ -95,6 +95,50 @@ class MllpReceiver:
         return wait_for(enough, timeout, 0.05, f"{n} {kind or 'HL7'} messages")
 
 
+class FhirReceiver:
+    """``fhir_receiver.py`` (stdlib ``http.server``) in its own process; ``posts()`` reads
+    what it received, in order."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.out = Path(workdir) / f"fhir-{self.port}.jsonl"
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/fhir"
+
+    def start(self) -> FhirReceiver:
+        cmd = [sys.executable, "-m", "tests.edge.station.gateway.fhir_receiver"]
+        cmd += ["--port", str(self.port), "--out", str(self.out)]
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, stdout=subprocess.PIPE, text=True, start_new_session=True
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line.startswith("ready"), f"FHIR receiver did not start: {line!r}"
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+
+    def posts(self) -> list[dict[str, Any]]:
+        if not self.out.exists():
+            return []
+        text = self.out.read_text("utf-8")
+        lines = text[: text.rfind("\n") + 1].splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def wait_for(self, n: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        return wait_for(
+            lambda: (got := self.posts()) and len(got) >= n and got, timeout, 0.05, f"{n} POSTs"
+        )
+
+
 def segments(raw: str) -> list[list[str]]:
     return [s.split("|") for s in raw.strip("\r").split("\r")]
 
