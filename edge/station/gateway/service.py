@@ -178,6 +178,7 @@ class Gateway:
         self._lock = threading.Lock()
         self.intake = Intake(backoff)
         self.status_wanted = threading.Event()
+        self._reconnecting = False  # a deliberate reconnection (store failure) under way
         self._connect_kwargs: dict[str, Any] = {}
         self.client, self.addr = new_client(broker, client_id, clean_start=False)
         # PUBACK only once the store holds the message (see the module's docstring).
@@ -197,7 +198,7 @@ class Gateway:
         self.connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if not self.stop_event.is_set():
+        if not self.stop_event.is_set() and not self._reconnecting:
             log.warning("lost the broker (%s); paho reconnects", reason_code)
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
@@ -289,8 +290,12 @@ class Gateway:
             info["store_failures"],
             info["last_store_error"],
         )
-        self.client.disconnect()
-        self.client.loop_stop()
+        self._reconnecting = True
+        try:
+            self.client.disconnect()
+            self.client.loop_stop()
+        finally:
+            self._reconnecting = False
         self.intake.resume()
         self.client.connect_async(self.addr.host, self.addr.port, **self._connect_kwargs)
         self.client.loop_start()
