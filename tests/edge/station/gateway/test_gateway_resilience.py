@@ -18,6 +18,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.edge.station.gateway.support import (
     T0,
     Bed,
@@ -55,13 +57,17 @@ def set_file_size_limit(pid: int, limit: int) -> None:
     resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
 
 
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_a_store_that_cannot_be_written_loses_nothing_and_says_so(
-    mosquitto: Mosquitto, tmp_path: Path
+    mosquitto: Mosquitto, tmp_path: Path, protocol: str
 ) -> None:
+    """Both MQTT versions: the redelivery rests on the persistent session of each."""
     receiver = MllpReceiver(tmp_path).start()
     state = tmp_path / "state"
     gw = Gateway(
-        gateway_cmd(mosquitto.url, receiver.url, state, "--continue-s", "3600"),
+        gateway_cmd(
+            mosquitto.url, receiver.url, state, "--continue-s", "3600", "--protocol", protocol
+        ),
         tmp_path / "gateway.log",
     ).start()
     assert gw.proc is not None
