@@ -5,7 +5,8 @@
 (``ORU^R01``) and alert events as IHE PCD-04 (``ORU^R40``) over HL7 v2 MLLP, and, with
 ``--fhir``, FHIR R4 Bundles to a directory or a server's base URL (``http(s)://``).
 Messages wait in the gateway's own SQLite store (``--state-dir``) until acknowledged.
-Stops on SIGTERM/SIGINT (or after ``--duration``) and prints its counters as JSON.
+Stops on SIGTERM/SIGINT (or after ``--duration``) and prints its counters as JSON;
+SIGUSR1 logs them (and the intake's state) while it runs.
 Needs the ``gateway`` extra (``pip install 'capleak[gateway]'``). ``docs/integration.md``.
 """
 
@@ -130,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # SIGUSR1: log the status (counters, the intake's state) at the next tick.
+    signal.signal(signal.SIGUSR1, lambda signum, frame: gateway.status_wanted.set())
     try:
         gateway.start()
     except (OSError, ValueError) as e:

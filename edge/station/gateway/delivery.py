@@ -8,17 +8,25 @@ else (no connection, no answer within ``ack_timeout_s``, an answer for another
 message, HTTP 5xx) is retried, the same message first, after a delay that doubles from
 ``retry_min_s`` to ``retry_max_s``; so the order of each receiver's messages is kept
 and nothing is lost while a receiver is down or restarts.
+
+A store that cannot be written when a delivered message is to be deleted (full disk,
+I/O error) does not stop the sender: the error is logged and counted (``store_errors``)
+and the same message is delivered again after the backoff, so the receiver may see it
+twice (the same MSH-10): delivery is at least once, as after a crash between the
+receiver's acknowledgement and the deletion.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -171,6 +179,21 @@ class Sender(threading.Thread):
         with self._lock:
             self.counts[key] += 1
 
+    def _stored(self, change: Callable[..., None], *args: object) -> bool:
+        """Apply ``change`` to the store; False (logged, counted) if the store failed."""
+        try:
+            change(*args)
+        except (sqlite3.Error, OSError) as e:
+            self._count("store_errors")
+            log.error(
+                "%s: the gateway store failed (%s: %s); the message stays queued and is sent again",
+                self.receiver.name,
+                type(e).__name__,
+                e,
+            )
+            return False
+        return True
+
     def run(self) -> None:
         delay = 0.0
         down_since: float | None = None
@@ -191,9 +214,12 @@ class Sender(threading.Thread):
                         row.control_id,
                         e,
                     )
-                    self.store.dead(row, str(e), time.time())
-                    self._count("refused")
-                    delay = 0.0
+                    if self._stored(self.store.dead, row, str(e), time.time()):
+                        self._count("refused")
+                        delay = 0.0
+                    else:
+                        delay = self.backoff.next(delay)
+                        self.stop_event.wait(delay)
                     continue
                 except Retry as e:
                     self._count("retries")
@@ -205,7 +231,10 @@ class Sender(threading.Thread):
                     delay = self.backoff.next(delay)
                     self.stop_event.wait(delay)
                     continue
-                self.store.delete(row.id)
+                if not self._stored(self.store.delete, row.id):
+                    delay = self.backoff.next(delay)
+                    self.stop_event.wait(delay)
+                    continue
                 self._count("delivered")
                 if down_since is not None:
                     log.warning(

@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,50 @@ class MllpReceiver:
             return got if len(got) >= n else None
 
         return wait_for(enough, timeout, 0.05, f"{n} {kind or 'HL7'} messages")
+
+
+class FhirReceiver:
+    """``fhir_receiver.py`` (stdlib ``http.server``) in its own process; ``posts()`` reads
+    what it received, in order."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.out = Path(workdir) / f"fhir-{self.port}.jsonl"
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/fhir"
+
+    def start(self) -> FhirReceiver:
+        cmd = [sys.executable, "-m", "tests.edge.station.gateway.fhir_receiver"]
+        cmd += ["--port", str(self.port), "--out", str(self.out)]
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, stdout=subprocess.PIPE, text=True, start_new_session=True
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line.startswith("ready"), f"FHIR receiver did not start: {line!r}"
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+
+    def posts(self) -> list[dict[str, Any]]:
+        if not self.out.exists():
+            return []
+        text = self.out.read_text("utf-8")
+        lines = text[: text.rfind("\n") + 1].splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def wait_for(self, n: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        return wait_for(
+            lambda: (got := self.posts()) and len(got) >= n and got, timeout, 0.05, f"{n} POSTs"
+        )
 
 
 def segments(raw: str) -> list[list[str]]:
@@ -192,39 +237,62 @@ def gateway_cmd(broker_url: str, hl7_url: str, state_dir: Path, *extra: str) -> 
 
 
 class Gateway:
-    """``capleak gateway`` as a real subprocess; ``stop()`` returns its summary."""
+    """``capleak gateway`` as a real subprocess; ``stop()`` returns its summary.
+
+    Its stderr goes through a pipe into ``log`` (copied by a thread of the test process),
+    so a limit put on the gateway's own file writes (a test's full disk) never cuts its
+    log short."""
 
     def __init__(self, cmd: list[str], log: Path) -> None:
         self.cmd = cmd
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
+        self._copier: threading.Thread | None = None
 
     def start(self) -> Gateway:
-        self._err = open(self.log, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            self.cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=self._err, start_new_session=True
+            self.cmd,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
+        self._copier = threading.Thread(target=self._copy, args=(self.proc.stderr,), daemon=True)
+        self._copier.start()
         wait_for(
-            lambda: "subscribing" in self.log.read_text("utf-8", "replace"),
+            lambda: "subscribing" in self.stderr(),
             15,
             0.05,
             "the gateway to subscribe",
         )
         return self
 
+    def _copy(self, pipe: Any) -> None:
+        with open(self.log, "ab") as f:
+            for line in pipe:
+                f.write(line)
+                f.flush()
+
+    def _join(self) -> None:
+        if self._copier is not None:
+            self._copier.join(10)
+
     def stop(self) -> dict[str, Any]:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         out, _ = self.proc.communicate(timeout=30)
-        self._err.close()
-        assert self.proc.returncode == 0, self.log.read_text()
+        self._join()
+        assert self.proc.returncode == 0, self.stderr()
         return json.loads(out.decode().strip().splitlines()[-1])
 
     def kill(self) -> None:
+        """SIGKILL, like a power cut of the gateway's host."""
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
-        self._err.close()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+        self._join()
 
     def stderr(self) -> str:
-        return self.log.read_text("utf-8", "replace")
+        return self.log.read_text("utf-8", "replace") if self.log.exists() else ""

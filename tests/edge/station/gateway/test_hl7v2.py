@@ -1,10 +1,11 @@
 """PCD-01 / PCD-04 messages: parsed by the ``hl7`` package, checked field by field against
 the structure of the IHE PCD Technical Framework's examples, and against golden files.
 
-The framework's examples (PCD TF-2 rev. 9.0, appendix "Example messages", and ACM
-section 3.4) are not reproduced here; the rules below are what those examples show,
-field by field: which segment comes where, which field holds the code, the hierarchy,
-the unit, the status. ``golden/*.hl7`` are this module's messages for fixed inputs
+The rules below are the PCD TF-2 structure, field by field: which segment comes where,
+which field holds the code, the hierarchy, the unit, the status. PCD-01 is also compared
+with two published PCD-01 example messages in ``test_reference_examples.py``; for PCD-04
+no published framework example was found (``reference/README.md``), so the ACM rules
+here are its only check. ``golden/*.hl7`` are this module's messages for fixed inputs
 (segments on separate lines), reviewed against those rules once; a change to the
 output shows up as a diff there.
 """
