@@ -147,6 +147,7 @@ class StationProc:
             with contextlib.suppress(ValueError):
                 d = json.loads(line)
                 d["_at"] = time.monotonic()  # when it arrived here
+                d["_wall"] = time.time()
                 self.lines.append(d)
 
     def seen(self, topic_end: str, key: str, value: Any) -> bool:
