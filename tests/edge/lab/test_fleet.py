@@ -7,6 +7,7 @@ default run keeps a smaller fleet and the bridge cut.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -71,10 +72,12 @@ def test_two_hundred_beds_through_a_bridge_reach_a_shared_group_whole(
     _fleet_to_group(mosquitto_factory, tmp_path, beds=200, duration=30, processes=4)
 
 
-def test_the_bridge_cut_for_ten_seconds_loses_nothing(mosquitto_factory, tmp_path: Path) -> None:
-    """The unit broker acknowledged the beds' messages (their outboxes are empty): while
-    the bridge is down the unit broker's bridge queue holds them (docs/scale.md)."""
-    unit, central, relay = bridged_brokers(mosquitto_factory)
+def _cut_the_bridge(
+    mosquitto_factory, tmp_path: Path, max_queued: int | None
+) -> tuple[dict, set[tuple[str, int]], list[StationProc], float]:
+    """20 beds for 18 s, the bridge cut for 10 s from the 4th: (summary, expected, members,
+    when the cut began)."""
+    unit, central, relay = bridged_brokers(mosquitto_factory, max_queued)
     stations = [StationProc(central.url, "ward").start() for _ in range(2)]
     cut_at: list[float] = []
 
@@ -95,21 +98,46 @@ def test_the_bridge_cut_for_ten_seconds_loses_nothing(mosquitto_factory, tmp_pat
         assert summary["exit_code"] == 0, summary["stderr"][-3000:]
         expected = expected_seqs(summary)
         union = lambda: stations[0].all_seqs() | stations[1].all_seqs()  # noqa: E731
-        wait_for(lambda: expected <= union(), 40, message="every (bed, seq) after the cut")
-        # the cut was real: while the relay was down no bed's message reached a member
-        during = [
-            d
-            for s in stations
-            for d in s.lines
-            if cut_at[0] + 1 <= d["_at"] <= cut_at[0] + 9 and d.get("kind") in STREAM_KINDS
-        ]
-        assert during == []
-        after = [d for s in stations for d in s.lines if d["_at"] > cut_at[0] + 10]
-        assert len(after) > 20 * 8  # the held messages came through after it
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: expected <= union(), 40, message="every (bed, seq) after the cut")
+        time.sleep(2)
+        return summary, expected, stations, cut_at[0]
     finally:
         for s in stations:
             s.stop()
         relay.close()
+
+
+def test_the_bridge_cut_for_ten_seconds_loses_nothing(mosquitto_factory, tmp_path: Path) -> None:
+    """The unit broker acknowledged the beds' messages (their outboxes are empty): while
+    the bridge is down the unit broker's bridge queue holds them (docs/scale.md)."""
+    _, expected, stations, cut_at = _cut_the_bridge(mosquitto_factory, tmp_path, None)
+    assert expected <= stations[0].all_seqs() | stations[1].all_seqs()
+    # the cut was real: while the relay was down no bed's message reached a member
+    during = [
+        d
+        for s in stations
+        for d in s.lines
+        if cut_at + 1 <= d["_at"] <= cut_at + 9 and d.get("kind") in STREAM_KINDS
+    ]
+    assert during == []
+    after = [d for s in stations for d in s.lines if d["_at"] > cut_at + 10]
+    assert len(after) > 20 * 8  # the held messages came through after it
+
+
+@pytest.mark.soak
+def test_a_bridge_queue_smaller_than_the_cut_loses_what_the_beds_already_deleted(
+    mosquitto_factory, tmp_path: Path
+) -> None:
+    """Why ``max_queued_messages`` is set deliberately (docs/scale.md): with room for 100
+    messages, a 10 s cut of 20 beds (~1 message per bed and second) overflows the unit
+    broker's bridge queue. The beds saw every message acknowledged (exit 0, outboxes
+    empty), so nothing can be resent: the loss shows only as (bed, seq) at the group."""
+    summary, expected, stations, _ = _cut_the_bridge(mosquitto_factory, tmp_path, 100)
+    assert summary["ok"] and summary["unacknowledged"] == 0
+    lost = expected - (stations[0].all_seqs() | stations[1].all_seqs())
+    print(f"\nbridge queue of 100, 10 s cut: {len(lost)} of {len(expected)} (bed, seq) lost")
+    assert len(lost) > 20
 
 
 @pytest.mark.soak
