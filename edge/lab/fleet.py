@@ -408,6 +408,10 @@ def run_fleet(
         while len(finished) < len(procs):
             if (stop is not None and stop.is_set()) or time.monotonic() > limit:
                 halt.set()
+            if time.monotonic() > limit + plan.drain_s + 60:  # a worker that never ends
+                for i in set(range(len(procs))) - finished:
+                    result.errors.append(f"worker {i} did not finish")
+                break
             try:
                 kind, i, data = events.get(timeout=0.5)
             except queue.Empty:

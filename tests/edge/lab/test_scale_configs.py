@@ -106,6 +106,9 @@ def test_the_shipped_bridge_carries_beds_up_and_commands_down_over_mtls(
         publish.single(topic, b'{"seq": 2}', qos=1, hostname=unit.host, port=unit.port)
         wait_for(lambda: (topic, b'{"seq": 2}') in at_station, 20, message="the second")
         assert not any(t == other for t, _ in at_station)
+        # the command did not loop back up the bridge: the station (no "no local") has
+        # its own copy only
+        assert sum(t == cmd for t, _ in at_station) == 1
     finally:
         for c in (station, bed_side):
             c.loop_stop()
