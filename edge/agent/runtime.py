@@ -367,6 +367,17 @@ class Runtime(CoreStatePersistence, TechnicalAlerts, WallClockWatch):
 
     # -- callbacks from other threads: only enqueue ------------------------------------
 
+    def offer(self, reading: Reading) -> None:
+        """A reading from a source that is not a device link, taken exactly as a device
+        thread's (``capleak fleet`` feeds its virtual patients here; the bedside never calls
+        it). Never blocks: a full processing queue drops and counts it."""
+        self._reading_arrived(reading)
+
+    @property
+    def queued(self) -> int:
+        """Items waiting for the processing loop (approximate, as ``Queue.qsize``)."""
+        return self._queue.qsize()
+
     def _reading_arrived(self, reading: Reading) -> None:
         try:
             self._queue.put_nowait(("reading", reading))

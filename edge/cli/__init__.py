@@ -34,6 +34,7 @@ COMMANDS: tuple[str, ...] = (
     "edge.cli.capture",
     "edge.cli.replay",
     "edge.cli.station",
+    "edge.cli.fleet",
     "edge.cli.gateway",
     "edge.cli.board",
     "edge.cli.evaluate",

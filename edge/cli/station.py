@@ -4,7 +4,9 @@
 ``capleak/v1/#`` (or the filter) and shows beds online/offline, active alerts by
 priority and the latest dose check, de-duplicating by ``msg_id`` and reporting
 ``seq`` gaps (``edge.station.model``). ``--json`` prints one JSON object per received
-message instead. ``--count``/``--duration`` end it for scripts.
+message instead. ``--count``/``--duration`` end it for scripts. ``--share GROUP`` makes
+it one member of an MQTT 5 shared subscription: the members split the beds' messages,
+and a member reports no gaps (``edge.station.model``, ``docs/scale.md``).
 
 ``capleak station ack --broker URL --bed SITE/UNIT/BED --alert CODE`` sends an
 acknowledgement and prints the agent's reply (exit 0 when accepted, 1 when refused
@@ -66,6 +68,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     _broker_args(p)
     p.add_argument("--filter", metavar="SITE[/UNIT[/BED]]", help="only these beds")
+    p.add_argument(
+        "--share",
+        metavar="GROUP",
+        help="join the MQTT 5 shared subscription $share/GROUP/...: the members of a group "
+        "split the beds' messages; a member reports no seq gaps (docs/scale.md)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per received message")
     p.add_argument("--count", type=int, help="exit after this many messages")
     p.add_argument("--duration", type=positive_float, help="exit after this many seconds")
@@ -123,8 +131,13 @@ def _connect(broker: BrokerConfig, client: mqtt.Client, host: str, port: int) ->
 def run_watch(args: argparse.Namespace) -> int:
     if args.filter and not re.fullmatch(rf"{_ID}(/{_ID}){{0,2}}", args.filter):
         raise UsageError(f"--filter must be SITE, SITE/UNIT or SITE/UNIT/BED, got {args.filter!r}")
+    share = getattr(args, "share", None)
+    if share is not None and not re.fullmatch(_ID, share):
+        raise UsageError(f"--share must be a group name ({_ID}), got {share!r}")
     broker = _broker(args)
-    station = Station(args.filter)
+    if share is not None and broker.protocol != "5":
+        raise UsageError("--share needs MQTT 5 (shared subscriptions): drop --protocol 3.1.1")
+    station = Station(args.filter, share=share)
     client, addr = new_client(broker, f"capleak-station-{uuid.uuid4().hex[:8]}", clean_start=True)
     lock = threading.Lock()
     received = 0
@@ -137,7 +150,7 @@ def run_watch(args: argparse.Namespace) -> int:
             done.set()
             return
         connected.set()
-        c.subscribe(station.subscription(), qos=1)
+        c.subscribe([(topic, 1) for topic in station.subscriptions()])
 
     def on_message(c, userdata, msg):
         nonlocal received

@@ -16,6 +16,19 @@ check and the latest vitals. It
   takes its ``seq`` from the same counter but is published at once on connect,
   ahead of the stored backlog: its seq is remembered, not used as a position.
 
+Shared subscriptions (``capleak station --share GROUP``, ``docs/scale.md``): with
+``share`` set the station is one member of an MQTT 5 group
+(``$share/GROUP/capleak/v1/...``); the broker gives each message of the streams to one
+member, so a member sees only part of each bed's ``seq`` and must not call the rest
+gaps. A member therefore keeps no gaps (``last_seq`` is the highest seen): loss is
+judged at the group level, on the union of the members' ``(bed, seq)`` (what
+``capleak station --json`` prints, and the fleet tests check), and through what the
+agent itself counts (``status.drops``, ``outbox_depth``). The state a nurse needs, the
+retained ``status``, ``alerts/active`` and ``dose-check``, every member also takes
+through a plain subscription (:meth:`Station.subscriptions`: the broker does not send
+retained messages on a shared subscription, MQTT 5 4.8.2), so every member's board
+shows every bed; copies that arrive through both are dropped by ``msg_id``.
+
 ``edge/cli/station.py`` is the command-line shell around it.
 """
 
@@ -29,6 +42,8 @@ from typing import Any
 TOPIC_PREFIX = "capleak/v1/"
 _PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 MAX_GAPS = 1000
+#: What a bed publishes retained: the state every member of a share group takes.
+RETAINED_KINDS = ("status", "alerts/active", "dose-check")
 
 
 @dataclass(slots=True)
@@ -116,14 +131,34 @@ def _alert_order(a: dict[str, Any]) -> tuple[int, str]:
 class Station:
     """The state of every bed seen, from the messages received."""
 
-    def __init__(self, filter: str | None = None, dedup_size: int = 100_000) -> None:
+    def __init__(
+        self, filter: str | None = None, dedup_size: int = 100_000, share: str | None = None
+    ) -> None:
         self.filter = filter.strip("/") if filter else None
+        self.share = share
         self.beds: dict[str, BedView] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.dedup_size = dedup_size
 
     def subscription(self) -> str:
         return f"{TOPIC_PREFIX}{self.filter}/#" if self.filter else f"{TOPIC_PREFIX}#"
+
+    def subscriptions(self) -> list[str]:
+        """The topic filters to subscribe to (module docs, shared subscriptions).
+
+        >>> Station().subscriptions()
+        ['capleak/v1/#']
+        >>> Station("s1", share="g").subscriptions()  # doctest: +NORMALIZE_WHITESPACE
+        ['$share/g/capleak/v1/s1/#', 'capleak/v1/s1/+/+/status',
+         'capleak/v1/s1/+/+/alerts/active', 'capleak/v1/s1/+/+/dose-check']
+        """
+        if self.share is None:
+            return [self.subscription()]
+        levels = (self.filter.split("/") if self.filter else []) + ["+"] * 3
+        beds = "/".join(levels[:3])
+        return [f"$share/{self.share}/{self.subscription()}"] + [
+            f"{TOPIC_PREFIX}{beds}/{kind}" for kind in RETAINED_KINDS
+        ]
 
     def receive(self, topic: str, payload: bytes, retained: bool = False) -> Received | None:
         """Take one message; returns what it meant (None for topics not ours)."""
@@ -159,7 +194,9 @@ class Station:
         gap = None
         seq = body.get("seq")
         if isinstance(seq, int) and not retained and not body.get("will"):
-            if kind == "status":
+            if self.share is not None:  # one member sees part of the seq: no gaps here
+                view.last_seq = max(seq, view.last_seq or seq)
+            elif kind == "status":
                 self._out_of_band(view, seq)
             else:
                 gap = self._track(view, seq)

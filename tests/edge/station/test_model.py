@@ -189,3 +189,37 @@ def test_gaps_are_exactly_the_missing_seqs(data) -> None:
     gaps = {s for a, b in st_.beds["s1/u1/b1"].gaps for s in range(a, b + 1)}
     assert gaps == expected
     assert st_.beds["s1/u1/b1"].duplicates == len(kept) - len(set(kept))
+
+
+def test_a_share_member_reports_no_gaps_and_keeps_the_highest_seq() -> None:
+    st = Station(share="ward")
+    for seq in (1, 4, 9, 7):  # the other member took 2, 3, 5, 6, 8
+        r = st.receive(f"{ROOT}/vitals", msg(seq))
+        assert r is not None and r.gap is None
+    view = st.beds["s1/u1/b1"]
+    assert (view.gaps, view.missing(), view.last_seq, view.messages) == ([], 0, 9, 4)
+    assert st.receive(f"{ROOT}/vitals", msg(4)).duplicate  # both subscriptions: one copy
+    plain = Station()  # the same messages without --share are gaps
+    for seq in (1, 4, 9, 7):
+        plain.receive(f"{ROOT}/vitals", msg(seq))
+    assert plain.beds["s1/u1/b1"].missing() == 5
+
+
+def test_a_share_member_subscribes_to_the_group_and_plainly_to_the_retained_state() -> None:
+    subs = Station("s1/u1", share="ward").subscriptions()
+    assert subs[0] == "$share/ward/capleak/v1/s1/u1/#"
+    assert sorted(subs[1:]) == [
+        "capleak/v1/s1/u1/+/alerts/active",
+        "capleak/v1/s1/u1/+/dose-check",
+        "capleak/v1/s1/u1/+/status",
+    ]
+    assert Station("s1/u1/b1", share="g").subscriptions()[1] == "capleak/v1/s1/u1/b1/status"
+
+
+def test_station_share_needs_mqtt5_and_a_group_name() -> None:
+    bad = run_cli(
+        "station", "--broker", "mqtt://127.0.0.1:1", "--share", "g", "--protocol", "3.1.1"
+    )
+    assert bad.returncode == 2 and b"MQTT 5" in bad.stderr
+    bad = run_cli("station", "--broker", "mqtt://127.0.0.1:1", "--share", "a/b")
+    assert bad.returncode == 2 and b"--share" in bad.stderr
