@@ -2,7 +2,8 @@
 
 What the demo adapts to run days in minutes is named here (``docs/agent.md``,
 "``capleak demo``"): the oximeter's line period, the NIBP polling interval and the
-``nibp_overdue_min`` slack, the nominal PI once a sensor is back on.
+``nibp_overdue_min`` slack, ``signal_lost_spo2_min``, the nominal PI once a sensor is
+back on.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ NOMINAL_PI = 3.0
 #: ward measures some patients exactly every 4 h, the default nibp_overdue limit).
 DEMO_NIBP_POLL_S = 60
 DEMO_NIBP_OVERDUE_MIN = 250
+#: ``signal_lost_spo2_min`` for the demo: at x5760 the default 10 min is a tenth of a
+#: second of wall time, so pseudo-terminal and scheduling jitter alone would raise and
+#: end it over and over; an hour (0.6 s of wall time) still shows a real probe-off.
+DEMO_SIGNAL_LOST_SPO2_MIN = 60
 
 
 @dataclass
@@ -127,6 +132,7 @@ dose_interval_h = 8
 {weight}
 [thresholds]
 nibp_overdue_min = {DEMO_NIBP_OVERDUE_MIN}
+signal_lost_spo2_min = {DEMO_SIGNAL_LOST_SPO2_MIN}
 
 [storage]
 state_dir = "{state_dir}"

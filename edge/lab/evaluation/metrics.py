@@ -41,6 +41,8 @@ EVIDENCE_CODES = ("hypotension", "bp_falling", "weight_gain", "spo2_falling")
 #: Drew et al. 2014 (clinical.md): 187 audible alarms per ICU bed-day.
 DREW_ALARMS_PER_BED_DAY = 187.0
 GRACE_S = 3600.0
+#: An alert start this close to a real (physiological, non-CLS) SpO2 dip is "during" it.
+DIP_MARGIN_S = 60.0
 LOOKBACK_S = 12 * 3600.0
 
 
@@ -57,6 +59,10 @@ class PatientOutcome:
     alerts: dict[str, list[tuple[float, float, str]]] = field(default_factory=dict)
     #: the first cuff reading below the SBP hold limit that was truly low (s), if any
     first_low_cuff_s: float | None = None
+    #: real (physiological) SpO2 dips the artifact model adds that are not CLS, e.g. model
+    #: B's sleep desaturations: (start_s, end_s); an alert during one is still counted as
+    #: false (the patient has no CLS), and reported apart in :func:`false_by_code`
+    real_dips: tuple[tuple[float, float], ...] = ()
 
 
 def _quantiles(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
@@ -140,7 +146,8 @@ def score(
 
 
 def false_by_code(patients: Iterable[PatientOutcome], detector: str) -> dict[str, Any]:
-    """Medium/high alert starts per patient-day in no-CLS and mild patients, by code."""
+    """Medium/high alert starts per patient-day in no-CLS and mild patients, by code, and
+    how many of them started during a real non-CLS SpO2 dip (``during_real_dip``)."""
     out: dict[str, Any] = {}
     pts = list(patients)
     for cls in ("none", "mild"):
@@ -148,12 +155,19 @@ def false_by_code(patients: Iterable[PatientOutcome], detector: str) -> dict[str
         days = sum(p.duration_s for p in group) / 86400.0
         codes = Counter(ind for p in group for _, _, ind in p.alerts.get(detector, []))
         total = sum(codes.values())
+        in_dip = sum(
+            1
+            for p in group
+            for s, _, _ in p.alerts.get(detector, [])
+            if any(a - DIP_MARGIN_S <= s <= b + DIP_MARGIN_S for a, b in p.real_dips)
+        )
         out[cls] = {
             "patients": len(group),
             "patient_days": days,
             "starts": total,
             "per_patient_day": total / days if days else None,
             "by_code": dict(codes.most_common()),
+            "during_real_dip": in_dip,
         }
     return out
 

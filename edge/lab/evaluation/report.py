@@ -191,7 +191,10 @@ def _side_rows(s: dict[str, Any]) -> list[str]:
     per = al["capleak_per_bed_day"]
 
     def rate(x: dict[str, Any]) -> str:
-        return f"{_f(x['per_patient_day'], '{:.3f}')} ({x['starts']}: {_codes(x['by_code'])})"
+        dips = x.get("during_real_dip", 0)
+        return f"{_f(x['per_patient_day'], '{:.3f}')} ({x['starts']}: {_codes(x['by_code'])})" + (
+            f"; {dips} during a real sleep dip" if dips else ""
+        )
 
     def sens(x: dict[str, Any]) -> str:
         return f"{_pct(x['sensitivity'])} ({x['detected']}/{x['events']}), lead {_lead(x)} h"

@@ -141,6 +141,9 @@ class PatientRun:
     load: dict[str, int] = field(default_factory=dict)
 
 
+#: Episodes in an artifact model's log that are real physiology, not artifacts (model B).
+REAL_DIPS = ("sleep_desaturation",)
+
 #: The hold limit for a low cuff reading (clinical.md: withhold for SBP < 90 mmHg).
 LOW_CUFF_SBP = 90.0
 
@@ -193,6 +196,9 @@ def run_patient(job: Job) -> PatientRun:
         first_hold_s=tr["first_hold_s"],
         alerts=alerts,
         first_low_cuff_s=first_true_low_cuff(sc),
+        real_dips=tuple(
+            (a, b) for kind, a, b, _ in getattr(sc.streams, "log", ()) if kind in REAL_DIPS
+        ),
     )
     return PatientRun(
         outcome,

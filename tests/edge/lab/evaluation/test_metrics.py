@@ -85,3 +85,21 @@ def test_grace_window_and_empty_detector():
     assert empty["sensitivity"] == 0.0 and empty["lead_time_h"]["median"] is None
     assert empty["alerts_per_true_event"] is None
     assert score([], "d")["sensitivity"] is None
+
+
+def test_false_by_code_counts_starts_during_a_real_non_cls_dip_apart() -> None:
+    from edge.lab.evaluation.metrics import false_by_code
+
+    dips = ((10 * H, 10 * H + 180), (20 * H, 20 * H + 120))
+    p = PatientOutcome(
+        0,
+        "none",
+        2 * DAY,
+        None,
+        None,
+        {"d": [(10 * H + 30, 10 * H + 90, "desat"), (30 * H, 31 * H, "hypo")]},
+        real_dips=dips,
+    )
+    out = false_by_code([p], "d")["none"]
+    assert out["starts"] == 2 and out["during_real_dip"] == 1
+    assert out["by_code"] == {"desat": 1, "hypo": 1}
