@@ -120,10 +120,13 @@ def test_summary_shows_every_dose_check_criterion_measured_and_truly_met() -> No
     nibp = [Reading.of("sbp", v, time=START + t * h) for t, v in ((4, 104.0), (31, 87.0))]
     c = Course(START, 2.0, {"spo2": pulse, "nibp": nibp}, [], truth, "moderate", 1)
     c.hr_relative_true_s = 17 * h
-    alerts = [
+    alerts = [  # as the station received them: not in time order
         SeenAlert(START + 18 * h, "dose_hold_advised", "start", "medium", "active", "hold"),
+        SeenAlert(START + 17.5 * h, "tachycardia", "start", "medium", "active", "pulse 104"),
     ]
     lines = summary(c, alerts, Thresholds()).splitlines()
+    raised = lines[lines.index("Alerts raised (start and escalation events):") + 1 :][:2]
+    assert "tachycardia" in raised[0] and "dose_hold_advised" in raised[1], raised
     header = next(line for line in lines if "criterion" in line and "truly met" in line)
     assert "first measured" in header
     hr_rel = next(line for line in lines if line.strip().startswith("HR 100-130 /min"))
