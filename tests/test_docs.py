@@ -39,6 +39,9 @@ def test_the_pi_guide_gives_an_offline_route_from_a_built_wheel() -> None:
     assert "long build" not in text
     # what each route installs, with bookworm's versions
     assert "1.24.2 / 1.10.1" in text and "wheels only" in text
+    # scripts/check-pi followed it on an emulated Pi; its figures are in the guide
+    assert "sudo scripts/check-pi" in text and "| all steps |" in text
+    assert "binfmt_misc" in text  # and why it stops where arm64 emulation cannot run
 
 
 def test_pyproject_says_why_the_numpy_and_scipy_floors_are_bookworms() -> None:
