@@ -58,3 +58,34 @@ def test_the_unit_file_header_checks_the_unit_as_the_guide_does() -> None:
     checks = [ln for ln in header if "systemd-analyze security" in ln]
     assert checks and all("--offline=yes systemd/capleak.service" in ln for ln in checks)
     assert "systemd-analyze security --offline=yes systemd/capleak.service" in guide
+
+
+def run_script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / "scripts" / args[0]), *args[1:]],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def test_build_wheelhouse_and_check_pi_explain_themselves_and_refuse_bad_usage() -> None:
+    for name in ("build-wheelhouse", "check-pi"):
+        helped = run_script(name, "--help")
+        assert helped.returncode == 0 and "usage: scripts/" + name in helped.stdout, name
+        bad = run_script(name, "--bogus")
+        assert bad.returncode == 2 and "unknown" in bad.stderr, name
+    assert run_script("build-wheelhouse").returncode == 2  # no OUTDIR
+    text = (REPO / "scripts" / "build-wheelhouse").read_text()
+    assert "--only-binary=:all:" in text and "--python-version" in text
+
+
+def test_check_pi_fails_clearly_without_arm64_emulation(tmp_path) -> None:
+    """Where the kernel cannot hand arm64 programs to qemu (no binfmt_misc, or a mount
+    refused), check-pi stops at once and says why, before any debootstrap."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    r = run_script("check-pi", env={"CAPLEAK_PI_BINFMT": str(blocker / "binfmt_misc"),
+                                    "CAPLEAK_PI_CACHE": str(tmp_path / "cache")})  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    reasons = ("arm64 emulation cannot run here", "needs root", "is missing: apt-get install")
+    assert r.stderr.startswith("check-pi: FAILED: ") and any(x in r.stderr for x in reasons)
+    assert not (tmp_path / "cache").exists()  # nothing built

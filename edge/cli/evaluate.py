@@ -158,9 +158,10 @@ def run(args: argparse.Namespace) -> int:
     runs = all_runs[first]
     out = Path(args.out)
     if report.have_matplotlib():
+        from edge.lab.evaluation import plots
         from edge.lab.patient import generate
 
-        report.plot_lead_times(summaries[first], out_path(out, "lead_times.png"))
+        plots.plot_lead_times(summaries[first], out_path(out, "lead_times.png"))
         idx = args.plot_patient
         if idx is None:  # the first moderate/severe patient, else patient 0
             idx = next(
@@ -169,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
             )
         idx = min(max(idx, 0), len(runs) - 1)
         sc = generate(None, seed=args.seed, index=idx, days=args.days, artifacts=first)
-        report.plot_patient(sc, runs[idx].outcome.alerts, out_path(out, f"patient_{idx}.png"))
+        plots.plot_patient(sc, runs[idx].outcome.alerts, out_path(out, f"patient_{idx}.png"))
         notes.append(f"Plots (artifact model {first.upper()}): lead_times.png, patient_{idx}.png.")
     else:
         notes.append(

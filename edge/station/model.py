@@ -307,7 +307,10 @@ def dose_check_lines(check: dict[str, Any]) -> list[str]:
     ...      "unit": "/min"}]})))
     dose check, dose 3 due 2026-01-02T08:00:00Z: HOLD ADVISED (1 of 2 criteria met)
       MET  SBP 86 mmHg (hold if < 90 mmHg)
-      ok   heart rate not measured recently (hold if 100-130 /min)
+      ?    heart rate not measured recently (hold if 100-130 /min)
+
+    A criterion without a recent value is marked ``?``, never ``ok``: a missing value is
+    not reassuring (``edge/core/dose.py``, ``HoldCriterion``).
     """
     criteria = [c for c in check.get("criteria") or [] if isinstance(c, dict)]
     met = sum(1 for c in criteria if c.get("met"))
@@ -320,7 +323,11 @@ def dose_check_lines(check: dict[str, Any]) -> list[str]:
         name = _CRITERION_WORDS.get(str(c.get("name")), str(c.get("name")))
         unit = _UNIT_WORDS.get(str(c.get("unit")), str(c.get("unit") or ""))
         value = c.get("value")
-        shown = f"{value:g} {unit}" if isinstance(value, int | float) else "not measured recently"
-        mark = "MET" if c.get("met") else "ok "
+        shown = (
+            f"{round(value, 1):g} {unit}"
+            if isinstance(value, int | float)
+            else "not measured recently"
+        )
+        mark = "MET" if c.get("met") else ("ok " if isinstance(value, int | float) else "?  ")
         lines.append(f"  {mark}  {name} {shown} (hold if {c.get('limit')} {unit})")
     return lines

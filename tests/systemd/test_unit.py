@@ -162,3 +162,13 @@ def test_udev_rules_name_devices_and_keep_modemmanager_away() -> None:
             assert re.fullmatch(r'[A-Z_]+(\{[A-Za-z_]+\})?(==|\+=|=)"[^"]*"', clause.strip()), (
                 clause
             )
+
+
+def test_the_unit_allows_the_gpio_uart_of_every_pi() -> None:
+    """Issue 14: on a Pi 3/4 with Bluetooth on, the GPIO UART (serial0) is /dev/ttyS0
+    (major 4, "ttyS" in /proc/devices), which the unit did not allow; /dev/ttyAMA0 is the
+    PL011, the GPIO UART on a Pi 5 or with Bluetooth moved."""
+    allowed = values(parse_unit(UNIT.read_text())["Service"], "DeviceAllow")
+    assert "char-ttyS rw" in allowed and "char-ttyAMA rw" in allowed
+    guide = " ".join((REPO / "docs" / "install-raspberry-pi.md").read_text().split())
+    assert "/dev/ttyS0" in guide and "/dev/ttyAMA0" in guide and "char-ttyS rw" in guide

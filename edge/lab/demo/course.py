@@ -51,6 +51,9 @@ class Course:
     severity: str
     seed: int
     baseline_weight_kg: float | None = None
+    #: When the true heart rate first stayed 10 min in the relative hold band (s from the
+    #: start; the truth has no such criterion): :func:`edge.lab.demo.criteria.true_hr_relative_s`.
+    hr_relative_true_s: float | None = None
 
 
 def make_course(scenario: str, days: float) -> Course:
@@ -81,8 +84,12 @@ def make_course(scenario: str, days: float) -> Course:
             per["spo2"].append(Reading.of("pi", NOMINAL_PI, time=item.time, source=item.source))
             sensor_off = False
         per[route[item.signal]].append(item)
+    from edge.config import Thresholds
+    from edge.lab.demo.criteria import true_hr_relative_s
+
     entered = getattr(sc.streams, "baseline_weight", None)
-    return Course(sc.streams.start, days, per, doses, dict(sc.truth), name, seed, entered)
+    hr_rel = true_hr_relative_s(sc.trajectory.t, sc.trajectory.hr, Thresholds())
+    return Course(sc.streams.start, days, per, doses, dict(sc.truth), name, seed, entered, hr_rel)
 
 
 def demo_config(

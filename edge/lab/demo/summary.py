@@ -6,14 +6,7 @@ from typing import Any
 
 from edge.lab.demo.alerts import SeenAlert, course_time
 from edge.lab.demo.course import Course
-
-#: Which alert codes answer which hold criterion of the virtual patient's truth.
-CRITERION_ALERTS: dict[str, tuple[str, ...]] = {
-    "sbp": ("hypotension", "bp_falling"),
-    "spo2": ("desaturation", "spo2_falling"),
-    "weight": ("weight_gain",),
-    "hr": ("tachycardia",),
-}
+from edge.lab.demo.criteria import criteria, first_measured
 
 #: Look-back for "first related alert", as in the evaluation's detection window
 #: (``edge/lab/evaluation/metrics.py``).
@@ -30,7 +23,7 @@ def summary(course: Course, alerts: list[SeenAlert], thresholds: Any) -> str:
         "",
         "Alerts raised (start and escalation events):",
     ]
-    raised = [a for a in alerts if a.phase in ("start", "escalate")]
+    raised = sorted((a for a in alerts if a.phase in ("start", "escalate")), key=lambda a: a.time)
     if not raised:
         lines.append("  none")
     for a in raised:
@@ -41,26 +34,26 @@ def summary(course: Course, alerts: list[SeenAlert], thresholds: Any) -> str:
         )
     lines += [
         "",
-        "Hold criteria (decision support: the clinician decides):",
-        f"  {'criterion':<34} {'truly first met':<16} {'first related alert':<34} lead",
+        "Hold criteria of the pre-dose check (decision support: the clinician decides):",
+        f"  {'criterion':<27} {'truly met':<12} {'first measured':<15} "
+        f"{'first related alert':<28} lead",
     ]
-    names = {
-        "sbp": f"SBP < {thresholds.hold_sbp_mmhg:g} mmHg",
-        "spo2": f"SpO2 < {thresholds.hold_spo2_pct:g} %",
-        "weight": f"weight gain > {thresholds.hold_weight_gain_pct:g} %",
-        "hr": f"HR > {thresholds.hold_hr_absolute_bpm:g} /min",
-    }
     crit = course.truth.get("hold_criteria_first_met_s", {})
-    for key, label in names.items():
-        met = crit.get(key)
+    measured = first_measured(course.per_device, course.baseline_weight_kg, thresholds)
+    truly: dict[str, float | None] = {}
+    for c in criteria(thresholds):
+        met = crit.get(c.truth_key) if c.truth_key else course.hr_relative_true_s
         met_t = None if met is None else course.start + float(met)
-        related = [a for a in raised if a.code in CRITERION_ALERTS[key]]
+        truly[c.label] = met_t
+        related = [a for a in raised if a.code in c.alerts]
         # An alert long before the criterion is not its warning (the evaluation's
         # detection window looks back LEAD_WINDOW_H too): say so rather than claim a lead.
         stale = [] if met_t is None else [a for a in related if a.time < met_t - LEAD_WINDOW_S]
         related = [a for a in related if a not in stale]
         first = min(related, key=lambda a: a.time) if related else None
         met_s = "not met" if met_t is None else course_time(met_t, course.start)
+        seen_t = measured.get(c.key)
+        seen_s = "never" if seen_t is None else course_time(seen_t, course.start)
         alert_s = "-" if first is None else f"{first.code} {course_time(first.time, course.start)}"
         if met_t is not None and first is not None:
             lead_h = (met_t - first.time) / 3600
@@ -68,16 +61,30 @@ def summary(course: Course, alerts: list[SeenAlert], thresholds: Any) -> str:
         elif met_t is not None:
             lead = "MISSED"
         else:
-            lead = "" if first is None else "(no criterion met: early warning or false alert)"
+            lead = "" if first is None else "(not truly met: early warning or false alert)"
         if stale:
             lead += f" ({len(stale)} earlier, > {LEAD_WINDOW_H:g} h before: not counted)"
-        lines.append(f"  {label:<34} {met_s:<16} {alert_s:<34} {lead}")
+        lines.append(f"  {c.label:<27} {met_s:<12} {seen_s:<15} {alert_s:<28} {lead}".rstrip())
+    lines.append(
+        "  (truly met: the true physiology past the limit for 10 min, weight at once; first "
+        "measured:"
+    )
+    lines.append(
+        "  the devices' readings as the pre-dose check reads them: a cuff SBP, a minute's "
+        "mean SpO2,"
+    )
+    lines.append("  the weight gain, the smoothed pulse)")
     holds = [a for a in raised if a.code == "dose_hold_advised"]
-    first_hold = course.truth.get("first_hold_s")
+    met_any = {k: v for k, v in truly.items() if v is not None}
+    first_label = min(met_any, key=lambda k: met_any[k]) if met_any else None
     lines.append(
         "  first dose hold advised: "
         + (course_time(holds[0].time, course.start) if holds else "never")
         + "; first hold criterion truly met: "
-        + ("never" if first_hold is None else course_time(course.start + first_hold, course.start))
+        + (
+            "never"
+            if first_label is None
+            else f"{course_time(met_any[first_label], course.start)} ({first_label})"
+        )
     )
     return "\n".join(lines)

@@ -193,14 +193,15 @@ OBS_INTERVAL_H = 4.0
 OBS_WINDOW_S = 30.0  # the nurse reads the oximeter over ~30 s (GUESS)
 
 
-def news2_alerts(
+def news2_rounds(
     streams: Streams | StreamsB,
     true_t: np.ndarray | None = None,
     true_temp: np.ndarray | None = None,
     true_oxygen: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
-) -> list[AlarmEvent]:
-    """NEWS2 at 4-hourly rounds (02, 06, 10, 14, 18, 22 h UTC); ``true_t`` is seconds from start."""
+) -> list[tuple[float, dict[str, int]]]:
+    """NEWS2 points per parameter at 4-hourly rounds (02, 06, 10, 14, 18, 22 h UTC):
+    ``(epoch time, {parameter: points})``; ``true_t`` is seconds from start."""
     rng = rng or np.random.default_rng(0)
     start = streams.start
     end = start + (float(streams.ox_t[-1] - start) if len(streams.ox_t) else 0.0)
@@ -208,7 +209,7 @@ def news2_alerts(
     first += 2 * 3600.0
     shown = monitor_shown(streams)
     ox_t, spo2, pulse = streams.ox_t[shown], streams.spo2[shown], streams.pulse[shown]
-    events: list[AlarmEvent] = []
+    rounds: list[tuple[float, dict[str, int]]] = []
     t_obs = first
     while t_obs <= end:
         points: dict[str, int] = {}
@@ -225,9 +226,27 @@ def news2_alerts(
         if true_t is not None and true_oxygen is not None:
             j = min(int(np.searchsorted(true_t, t_obs - start)), len(true_oxygen) - 1)
             points["oxygen"] = 2 if true_oxygen[j] else 0
+        rounds.append((t_obs, points))
+        t_obs += OBS_INTERVAL_H * 3600.0
+    return rounds
+
+
+#: NEWS2 alerts at an aggregate score of this or more, or a 3 in any one parameter.
+NEWS2_ALERT_SCORE = 5
+
+
+def news2_alerts(
+    streams: Streams | StreamsB,
+    true_t: np.ndarray | None = None,
+    true_temp: np.ndarray | None = None,
+    true_oxygen: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+) -> list[AlarmEvent]:
+    """NEWS2 alerts at the rounds of :func:`news2_rounds`: an aggregate >= 5 or a 3."""
+    events: list[AlarmEvent] = []
+    for t_obs, points in news2_rounds(streams, true_t, true_temp, true_oxygen, rng):
         total = sum(points.values())
         threes = [k for k, v in points.items() if v >= 3]
-        if total >= 5 or threes:
+        if total >= NEWS2_ALERT_SCORE or threes:
             events.append(AlarmEvent(t_obs, threes[0] if threes else "aggregate"))
-        t_obs += OBS_INTERVAL_H * 3600.0
     return events

@@ -1,7 +1,7 @@
 """The evaluation report: a JSON document, a markdown table, and optional PNG plots.
 
-Plots need matplotlib, the optional ``report`` extra (``pip install capleak[report]``);
-without it the report says so and skips them.
+Plots (:mod:`edge.lab.evaluation.plots`) need matplotlib, the optional ``report`` extra
+(``pip install capleak[report]``); without it the report says so, with the exact command.
 """
 
 from __future__ import annotations
@@ -154,12 +154,14 @@ def markdown(summary: dict[str, Any]) -> str:
         + (", ".join(f"{k} {v}" for k, v in c["first_hold_criterion"].items()) or "none"),
         "- Sensitivity counts moderate/severe patients alerted (medium/high) from "
         "max(onset, first hold criterion - 12 h) to 1 h after the first hold criterion; lead "
-        "time is median (IQR) hours before it; 'by chance' is the share of such windows "
-        "that the detector's no-CLS alert rate alone would hit. "
+        "time is median (IQR) hours before it, capped at 12 h by that look-back (an alert "
+        "already active when the window opens counts as 12 h); 'by chance' is the share "
+        "of such windows that the detector's no-CLS alert rate alone would hit. "
         "False alerts are medium/high physiological alerts per patient-day.",
         "",
-        "| detector / indicator | sensitivity | by chance | moderate | severe | lead time h "
-        "| false /pt-day no CLS | false /pt-day CLS pre-onset | /pt-day mild | alerts per event |",
+        "| detector / indicator | sensitivity | by chance | moderate | severe "
+        "| lead time h (cap 12) | false /pt-day no CLS | false /pt-day CLS pre-onset "
+        "| /pt-day mild | alerts per event |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d, res in summary["results"].items():
@@ -294,94 +296,3 @@ def have_matplotlib() -> bool:
     except ImportError:
         return False
     return True
-
-
-def plot_lead_times(summary: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    data, labels = [], []
-    for d, res in summary["results"].items():
-        data.append(res["overall"]["lead_times_h"] or [float("nan")])
-        labels.append(f"{d} (n={res['overall']['lead_time_h']['n']})")
-    ax.boxplot(data, vert=False)
-    ax.set_yticks(range(1, len(labels) + 1), labels)
-    ax.axvline(2.0, color="tab:green", linestyle="--", label="target 2 h")
-    ax.axvline(0.0, color="grey", linewidth=0.8)
-    ax.set_xlabel("lead time before the first hold criterion (h)")
-    ax.set_title("Lead time, moderate and severe CLS")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_patient(
-    scenario: Any, alerts: dict[str, list[tuple[float, float, str]]], path: Path
-) -> None:
-    """One patient's true and measured trends, each detector's alerts, and hold criteria."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    tr = scenario.trajectory
-    st = scenario.streams
-    truth = scenario.truth
-    h = tr.t / 3600.0
-    start = st.start
-    fig, axes = plt.subplots(4, 1, figsize=(11, 9), sharex=True)
-    ax = axes[0]
-    ax.plot(h, tr.sbp, color="tab:red", lw=0.8, label="true SBP")
-    ax.plot((st.nibp_t - start) / 3600.0, st.sbp, ".", color="darkred", ms=3, label="NIBP")
-    ax.axhline(90, color="grey", ls=":")
-    ax.set_ylabel("SBP mmHg")
-    ax = axes[1]
-    step = max(1, len(st.ox_t) // 20000)
-    ax.plot((st.ox_t[::step] - start) / 3600.0, st.spo2[::step], ",", color="lightblue")
-    ax.plot(h, tr.spo2, color="tab:blue", lw=0.8, label="true SpO2")
-    ax.axhline(90, color="grey", ls=":")
-    ax.set_ylim(75, 100.5)
-    ax.set_ylabel("SpO2 %")
-    ax = axes[2]
-    ax.plot(h, tr.hr, color="tab:orange", lw=0.8)
-    ax.axhline(130, color="grey", ls=":")
-    ax.set_ylabel("HR /min")
-    ax = axes[3]
-    ax.plot(h, tr.weight, color="tab:green", lw=0.8, label="true weight")
-    ax.plot((st.wt_t - start) / 3600.0, st.weight, ".", color="darkgreen", ms=2)
-    w0 = truth["dry_weight_kg"]
-    ax.axhline(1.15 * w0, color="grey", ls=":")
-    ax.set_ylim(w0 * 0.95, max(w0 * 1.2, float(np.max(tr.weight)) + 1))
-    ax.set_ylabel("weight kg")
-    ax.set_xlabel("hours from admission")
-    colors = {"capleak": "black", "monitor": "tab:purple", "news2": "tab:brown"}
-    for i, (d, evs) in enumerate(alerts.items()):
-        for j, (t, _end, _ind) in enumerate(evs):
-            axes[0].axvline(
-                t / 3600.0,
-                ymin=0.9 - 0.08 * i,
-                ymax=0.98 - 0.08 * i,
-                color=colors.get(d, "k"),
-                lw=1.2,
-                label=f"{d} alert" if j == 0 else None,
-            )
-    for t in truth["doses_given_s"]:
-        axes[3].axvline(t / 3600.0, color="lightgrey", lw=0.6)
-    for k, t in truth["hold_criteria_first_met_s"].items():
-        if t is not None:
-            for a in axes:
-                a.axvline(t / 3600.0, color="red", ls="--", lw=1)
-            axes[0].text(t / 3600.0, axes[0].get_ylim()[0], f" {k} hold", color="red", fontsize=8)
-    axes[0].legend(loc="lower left", fontsize=7, ncol=3)
-    axes[0].set_title(
-        f"virtual patient {scenario.index} (seed {scenario.seed}): {truth['severity']}, "
-        f"drawn {truth['drawn_severity']} {truth['subtype']}"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

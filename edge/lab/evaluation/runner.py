@@ -158,6 +158,12 @@ def first_true_low_cuff(sc: Scenario) -> float | None:
     return float(rel[hit[0]]) if len(hit) else None
 
 
+def news2_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of NEWS2's simulated thermometer for patient ``(seed, index)``: the
+    runner and the patient plot draw the same temperatures from it."""
+    return np.random.default_rng([seed, index, 2])
+
+
 def run_patient(job: Job) -> PatientRun:
     """Generate one patient and run every detector on it (a worker's unit of work)."""
     t0 = time.perf_counter()
@@ -179,7 +185,7 @@ def run_patient(job: Job) -> PatientRun:
     alerts["monitor"] = [
         (e.time - start, e.until - start, e.indicator) for e in monitor_alarms(sc.streams)
     ]
-    rng = np.random.default_rng([job.seed, job.index, 2])
+    rng = news2_rng(job.seed, job.index)
     alerts["news2"] = [
         (e.time - start, e.until - start, e.indicator)
         for e in news2_alerts(

@@ -102,3 +102,40 @@ def test_unknown_scenario_is_a_usage_error() -> None:
     assert r.returncode == 2  # refused by the argument parser, before anything starts
     assert "with SEVERITY one of none, mild, moderate, severe" in r.stderr.decode()
     assert "got 'catastrophic'" in r.stderr.decode()
+
+
+def test_summary_shows_every_dose_check_criterion_measured_and_truly_met() -> None:
+    """Issue 14: the HR 100-130 criterion the pre-dose check uses was missing, so a hold
+    advised for a heart rate of 112 looked hours early; and the time each criterion was
+    first measured stands next to the time it was truly met."""
+    from edge.vocabulary import Reading
+
+    h = 3600.0
+    truth = {
+        "hold_criteria_first_met_s": {"sbp": 30 * h, "spo2": None, "weight": None, "hr": None},
+        "first_hold_s": 30 * h,
+    }
+    pulse = [Reading.of("pulse", 80.0 if i < 17 * 60 else 118.0, time=START + 60.0 * i)
+             for i in range(48 * 60)]  # fmt: skip
+    nibp = [Reading.of("sbp", v, time=START + t * h) for t, v in ((4, 104.0), (31, 87.0))]
+    c = Course(START, 2.0, {"spo2": pulse, "nibp": nibp}, [], truth, "moderate", 1)
+    c.hr_relative_true_s = 17 * h
+    alerts = [  # as the station received them: not in time order
+        SeenAlert(START + 18 * h, "dose_hold_advised", "start", "medium", "active", "hold"),
+        SeenAlert(START + 17.5 * h, "tachycardia", "start", "medium", "active", "pulse 104"),
+    ]
+    lines = summary(c, alerts, Thresholds()).splitlines()
+    raised = lines[lines.index("Alerts raised (start and escalation events):") + 1 :][:2]
+    assert "tachycardia" in raised[0] and "dose_hold_advised" in raised[1], raised
+    header = next(line for line in lines if "criterion" in line and "truly met" in line)
+    assert "first measured" in header
+    hr_rel = next(line for line in lines if line.strip().startswith("HR 100-130 /min"))
+    # truly met day 1 17:00; the smoothed pulse crosses 100 a few minutes later
+    assert hr_rel.split()[4:7] == ["day", "1", "17:00"], hr_rel
+    assert "day 1 17:0" in hr_rel.split("17:00", 1)[1], hr_rel
+    assert any(line.strip().startswith("HR > 130 /min") for line in lines)
+    sbp = next(line for line in lines if line.strip().startswith("SBP < 90 mmHg"))
+    assert "day 2 06:00" in sbp and "day 2 07:00" in sbp, sbp  # truly met, then the cuff
+    last = next(line for line in lines if "first dose hold advised" in line)
+    assert "first dose hold advised: day 1 18:00" in last
+    assert "first hold criterion truly met: day 1 17:00 (HR 100-130 /min (relative))" in last

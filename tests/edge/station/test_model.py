@@ -79,13 +79,17 @@ def test_board_says_the_dose_check_in_words() -> None:
                  {"name": "spo2", "value": None, "limit": "< 90", "met": False, "unit": "%",
                   "kind": "label"},
                  {"name": "hr_relative", "value": 112.4, "limit": "100-130", "met": True,
-                  "unit": "/min", "kind": "relative"}]}  # fmt: skip
+                  "unit": "/min", "kind": "relative"},
+                 {"name": "weight_gain", "value": 12.63, "limit": "> 15", "met": False,
+                  "unit": "%", "kind": "relative"}]}  # fmt: skip
     st.receive(f"{ROOT}/dose-check", msg(3, dose_check=check))
     text = st.render()
     assert "{" not in text and '"' not in text  # no JSON
-    assert "dose 4 due 2026-01-02T08:00:00.000Z: HOLD ADVISED (1 of 3 criteria met)" in text
+    assert "dose 4 due 2026-01-02T08:00:00.000Z: HOLD ADVISED (1 of 4 criteria met)" in text
+    assert "ok   weight gain 12.6 % (hold if > 15 %)" in text  # one decimal, as measured
     assert "ok   SBP 96 mmHg (hold if < 90 mmHg)" in text
-    assert "SpO2 not measured recently (hold if < 90 %)" in text
+    # a missing value is not reassuring: never marked ok
+    assert "  ?    SpO2 not measured recently (hold if < 90 %)" in text
     assert "MET  heart rate 112.4 /min (hold if 100-130 /min)" in text
 
 

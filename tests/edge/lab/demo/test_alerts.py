@@ -82,7 +82,7 @@ def test_the_final_board_says_the_demo_took_the_bed_offline() -> None:
 
 @pytest.mark.parametrize(
     "name", ["edge.lab.demo.alerts", "edge.lab.demo.agent", "edge.lab.demo.station",
-             "edge.station.model", "edge.cli.args", "edge.cli.demo"]
+             "edge.station.model", "edge.cli.args", "edge.cli.demo", "edge.lab.demo.criteria"]
 )  # fmt: skip
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name))
