@@ -97,6 +97,11 @@ class NibpOverdue(Rule):
     (True, 'no NIBP for 270 min (interval 270 min)')
     >>> rule.measured(20000.0).phase.value
     'end'
+    >>> rule.tick(20000.0 + 270 * 60.0 + 1).time
+    36201.0
+    >>> a = rule.measured(36000.0)                      # measured earlier, arrived late
+    >>> a.phase.value, a.time
+    ('end', 36201.0)
     """
 
     __slots__ = ("interval_min", "interval_s", "last")
@@ -129,7 +134,19 @@ class NibpOverdue(Rule):
             self.last = t
         if not self.condition.active:
             return None
-        return self.condition.force(self.last, None, "NIBP measured again", {})
+        # a cycle measured before the alert started but arriving after it (a charting
+        # feed, a lagging device) ends it when it arrives, never before it started
+        started = self.condition.active_since
+        if started is None:
+            started = self.last
+        end = max(self.last, started)
+        msg = "NIBP measured again" + (
+            f" (the cycle was measured {(started - self.last) / 60:.0f} min before "
+            "this alert started and arrived late)"
+            if self.last < started
+            else ""
+        )
+        return self.condition.force(end, None, msg, {})
 
 
 class SignalLost:

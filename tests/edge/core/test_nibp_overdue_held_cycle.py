@@ -48,3 +48,24 @@ def test_a_cycle_held_for_confirmation_counts_and_the_end_never_precedes_the_sta
     ends = [e.time for e in events if e.phase == "end"]
     assert all(e >= s for s, e in zip(starts, ends, strict=False)), (starts, ends)
     assert not starts  # an NIBP existed 260 min after the last accepted one
+
+
+def test_a_cycle_measured_before_the_alert_but_arriving_after_it_ends_it_on_arrival() -> None:
+    """Issue 14: ``start 08:23, end 08:09`` in a loaded demo: a cycle measured at 08:09
+    reached the core after the SpO2 stream had moved its clock to 08:23."""
+    core = Core(Config(bed=BedConfig(site="s", unit="u", bed="b")))
+    out: list = []
+    out += core.update(Reading(T0, "sbp", 120, "mm[Hg]", "nibp"))
+    out += core.update(Reading(T0, "dbp", 70, "mm[Hg]", "nibp"))
+    t = T0
+    while t < T0 + 290 * 60:  # SpO2 carries the clock past the 270 min limit
+        t += 60
+        out += core.update(Reading(t, "spo2", 97, "%", "spo2"))
+    late = T0 + 265 * 60  # measured before the alert started, arriving only now
+    out += core.update(Reading(late, "sbp", 119, "mm[Hg]", "nibp"))
+    out += core.update(Reading(late, "dbp", 71, "mm[Hg]", "nibp"))
+    out += core.update(Reading(late, "map", 87, "mm[Hg]", "nibp"))
+    od = [o for o in out if isinstance(o, Alert) and o.code == "nibp_overdue"]
+    assert [a.phase.value for a in od] == ["start", "end"]
+    assert od[1].time >= od[0].time
+    assert "arrived late" in od[1].message
