@@ -10,8 +10,10 @@ The outbox closes that gap:
   ``synchronous=FULL`` for every commit (a commit survives power loss; NORMAL may
   lose the last ones). One commit costs one fsync of the WAL; ``scripts/bench-mqtt``
   measures it and ``docs/benchmarks.md`` records the figure.
-* The publisher reads :meth:`pending` in ``seq`` order and calls :meth:`delete`
-  only once the broker's PUBACK arrived; after a reconnect or a restart the
+* The publisher reads :meth:`pending` in ``seq`` order and deletes a row
+  (:meth:`delete`, or ``put_many(..., delete=...)`` in its group commit: what one
+  drain cycle staged and what it saw acknowledged, one transaction) only once the
+  broker's PUBACK arrived; after a reconnect or a restart the
   remaining rows are published again, in order (at-least-once: subscribers
   de-duplicate by ``msg_id``).
 * It is bounded by ``StorageConfig.outbox_max_messages``: when full, the oldest
@@ -392,15 +394,22 @@ class Outbox:
         return self.put_many([Outgoing(topic, body, kind, retain, qos, correlation)])[0]
 
     def put_many(
-        self, items: Iterable[Outgoing], state: Mapping[str, Any] | None = None
+        self,
+        items: Iterable[Outgoing],
+        state: Mapping[str, Any] | None = None,
+        *,
+        delete: Iterable[int] = (),
     ) -> list[Message]:
         """Commit several messages in one transaction (one fsync), in order.
 
         ``state`` (``{key: value}``, as :meth:`set_state`) is written in the same
         transaction: e.g. the alert book's snapshot with the events it produced, so
-        that both or neither are stored.
+        that both or neither are stored. ``delete``: acknowledged seqs removed in the
+        same transaction (as :meth:`delete`): the publisher's group commit, one fsync
+        per drain cycle for what arrived and what was acknowledged.
         """
         items = list(items)
+        seqs = list(delete)
         for it in items:
             if it.kind not in KINDS:
                 raise ValueError(f"unknown message kind {it.kind!r}; known: {KINDS}")
@@ -408,6 +417,7 @@ class Outbox:
                 raise ValueError(f"cannot publish to topic {it.topic[:100]!r}: it {problem}")
         out = []
         with self._lock, self._transaction():
+            self._count -= self._delete(seqs)
             seq = self._get("next_seq", 1)
             now = iso_time(self.clock.now())
             for it in items:
@@ -487,16 +497,20 @@ class Outbox:
         if not seqs:
             return 0
         with self._lock:
-            n = 0
             with self._transaction():
-                for i in range(0, len(seqs), 500):
-                    chunk = seqs[i : i + 500]
-                    cur = self._db.execute(
-                        f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk
-                    )
-                    n += cur.rowcount
+                n = self._delete(seqs)
             self._count -= n
             return n
+
+    def _delete(self, seqs: list[int]) -> int:
+        n = 0
+        for i in range(0, len(seqs), 500):
+            chunk = seqs[i : i + 500]
+            cur = self._db.execute(
+                f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk
+            )
+            n += cur.rowcount
+        return n
 
     def dead_letter(self, seq: int, reason: str) -> bool:
         """Move the row ``seq`` to the ``dead_letter`` table (one transaction).
