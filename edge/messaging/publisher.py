@@ -587,8 +587,9 @@ class Publisher:
             try:
                 self._settle_acks()
                 self._fill_window()  # rows already committed go out during the commit
-                self._commit_staged()
-                self._fill_window()
+                if self._commit_staged():
+                    self._fill_window()
+                    self.outbox.reserve_ahead()  # the seq file's fsyncs, off a message's path
             except Exception as e:
                 self.health.failed("publisher", f"{type(e).__name__}: {e}")
                 log.exception("publisher pump error (continuing)")
@@ -607,10 +608,10 @@ class Publisher:
                 wait = min(wait, self._batch_started + self.batch_s - self.clock.monotonic())
         return max(0.0, min(wait, 0.5))
 
-    def _commit_staged(self) -> None:
-        """The drain cycle's group commit: staged vitals (with a due batch) and acknowledged
-        rows, one transaction. Acknowledged rows alone wait up to :data:`ACK_DELETE_DELAY_S`
-        for a commit to join (not while someone waits for the outbox to drain)."""
+    def _commit_staged(self) -> bool:
+        """The drain cycle's group commit (staged vitals, a due batch, acknowledged rows);
+        True when it stored messages. Acknowledged rows alone wait up to
+        :data:`ACK_DELETE_DELAY_S` for a commit to join (not while wait_idle waits)."""
         with self._batch_lock:
             if self._batch and self.clock.monotonic() - self._batch_started >= self.batch_s:
                 self._stage_batch()
@@ -618,14 +619,14 @@ class Publisher:
             deletes = bool(self._acked) and (
                 self._idle_waiters > 0 or time.monotonic() - self._acked_since >= ACK_DELETE_DELAY_S
             )
-        if not writes and not deletes:
-            return
-        try:
-            self._group_commit([], None)
-        except STORAGE_ERRORS:
-            if not writes:
-                raise  # a failed delete: the pump counts it; retried next cycle
-            # otherwise counted and logged by _group_commit; the pump goes on
+        if writes or deletes:
+            try:
+                self._group_commit([], None)
+            except STORAGE_ERRORS:
+                if not writes:
+                    raise  # a failed delete: the pump counts it; retried next cycle
+                return False  # counted and logged by _group_commit; the pump goes on
+        return writes
 
     def _settle_acks(self) -> None:
         """Resolve PUBACKs to seqs: failures are dead-lettered, the rest deleted by the next
