@@ -10,8 +10,10 @@ The outbox closes that gap:
   ``synchronous=FULL`` for every commit (a commit survives power loss; NORMAL may
   lose the last ones). One commit costs one fsync of the WAL; ``scripts/bench-mqtt``
   measures it and ``docs/benchmarks.md`` records the figure.
-* The publisher reads :meth:`pending` in ``seq`` order and calls :meth:`delete`
-  only once the broker's PUBACK arrived; after a reconnect or a restart the
+* The publisher reads :meth:`pending` in ``seq`` order and deletes a row
+  (:meth:`delete`, or ``put_many(..., delete=...)`` in its group commit: what one
+  drain cycle staged and what it saw acknowledged, one transaction) only once the
+  broker's PUBACK arrived; after a reconnect or a restart the
   remaining rows are published again, in order (at-least-once: subscribers
   de-duplicate by ``msg_id``).
 * It is bounded by ``StorageConfig.outbox_max_messages``: when full, the oldest
@@ -321,6 +323,19 @@ class Outbox:
         self._seq_file.write(SeqMark(next_seq, limit, self.clock.now()))
         self._seq_limit = limit
 
+    def reserve_ahead(self) -> None:
+        """Renew the ``seq`` reservation early, when less than half of it is left.
+
+        For a caller with a quiet moment (the publisher, once it handed over what it
+        committed): the two fsyncs of the ``seq`` file then fall outside a commit,
+        instead of inside every ``seq_reserve``-th one (``docs/benchmarks.md``, p99).
+        """
+        with self._lock:
+            if self._seq_file is None:
+                return
+            nxt = int(self._get("next_seq", 1))
+            self._reserve(nxt, nxt + self._seq_reserve // 2)
+
     def __enter__(self) -> Outbox:
         return self
 
@@ -392,15 +407,22 @@ class Outbox:
         return self.put_many([Outgoing(topic, body, kind, retain, qos, correlation)])[0]
 
     def put_many(
-        self, items: Iterable[Outgoing], state: Mapping[str, Any] | None = None
+        self,
+        items: Iterable[Outgoing],
+        state: Mapping[str, Any] | None = None,
+        *,
+        delete: Iterable[int] = (),
     ) -> list[Message]:
         """Commit several messages in one transaction (one fsync), in order.
 
         ``state`` (``{key: value}``, as :meth:`set_state`) is written in the same
         transaction: e.g. the alert book's snapshot with the events it produced, so
-        that both or neither are stored.
+        that both or neither are stored. ``delete``: acknowledged seqs removed in the
+        same transaction (as :meth:`delete`): the publisher's group commit, one fsync
+        per drain cycle for what arrived and what was acknowledged.
         """
         items = list(items)
+        seqs = list(delete)
         for it in items:
             if it.kind not in KINDS:
                 raise ValueError(f"unknown message kind {it.kind!r}; known: {KINDS}")
@@ -408,6 +430,7 @@ class Outbox:
                 raise ValueError(f"cannot publish to topic {it.topic[:100]!r}: it {problem}")
         out = []
         with self._lock, self._transaction():
+            self._count -= self._delete(seqs)
             seq = self._get("next_seq", 1)
             now = iso_time(self.clock.now())
             for it in items:
@@ -487,16 +510,20 @@ class Outbox:
         if not seqs:
             return 0
         with self._lock:
-            n = 0
             with self._transaction():
-                for i in range(0, len(seqs), 500):
-                    chunk = seqs[i : i + 500]
-                    cur = self._db.execute(
-                        f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk
-                    )
-                    n += cur.rowcount
+                n = self._delete(seqs)
             self._count -= n
             return n
+
+    def _delete(self, seqs: list[int]) -> int:
+        n = 0
+        for i in range(0, len(seqs), 500):
+            chunk = seqs[i : i + 500]
+            cur = self._db.execute(
+                f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk
+            )
+            n += cur.rowcount
+        return n
 
     def dead_letter(self, seq: int, reason: str) -> bool:
         """Move the row ``seq`` to the ``dead_letter`` table (one transaction).

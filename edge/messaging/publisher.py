@@ -39,6 +39,19 @@ only thread that publishes, resolves mids to records after ``publish()`` returne
 ``publish()`` also takes.) A PUBACK with a failure reason code (MQTT 5, e.g. not
 authorised) is logged, counted as ``rejected`` in ``status`` and not retried.
 
+Group commit (issue #16): one ``synchronous=FULL`` commit (one fsync) per message
+capped an agent at ~900 messages/s. :meth:`Publisher.add_readings` therefore *stages*
+unbatched vitals in memory; each pump cycle (settle PUBACKs, hand over committed rows,
+commit, hand over again) commits all that was staged, a due vitals batch and the rows
+acknowledged since the last commit as ONE transaction; acknowledged rows alone wait
+up to :data:`ACK_DELETE_DELAY_S` for a commit to join. :meth:`Publisher.enqueue`
+(alerts, replies) commits at once, taking the staged vitals along, so ``seq`` follows
+the calls. Stored before published holds: paho gets only rows read back from the
+outbox after their commit, so a kill loses only readings never stored (as an open
+batch could) and never reuses a published ``seq``. A failed group commit is a storage
+error (``status.errors.storage``; its vitals counted in ``status.dropped``).
+``docs/benchmarks.md`` ("Messaging") has the figures.
+
 Commands, the API for the runtime::
 
     def on_command(cmd: edge.messaging.commands.Command) -> Mapping[str, Any] | None: ...
@@ -63,6 +76,7 @@ when it is delivered live; ``publisher.commands.counters()`` counts refusals.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -87,6 +101,12 @@ from edge.messaging.outbox import STORAGE_ERRORS, Outbox, Outgoing
 from edge.vocabulary import Reading, iso_time
 
 log = logging.getLogger(__name__)
+
+#: How long acknowledged rows may wait to be deleted in the transaction of the next
+#: group commit rather than in one (one fsync) of their own. A kill within it only
+#: means those rows are published again after the restart (at least once; subscribers
+#: drop copies by ``msg_id``).
+ACK_DELETE_DELAY_S = 0.25
 
 
 CommandHandler = Callable[[Command], Mapping[str, Any] | None]
@@ -139,9 +159,16 @@ class Publisher:
         self._acks: list[tuple[int, bool]] = []
         self._inflight: dict[int, int] = {}  # mid -> seq; pump thread only
         self._cursor = 0  # highest seq handed to paho; pump thread only
-        self._batch: list[dict[str, Any]] = []
+        self._batch: list[dict[str, Any]] = []  # the open vitals batch (batch_s > 0)
         self._batch_started = 0.0
-        self._batch_lock = threading.Lock()
+        # vitals messages for the next group commit, each with its number of readings
+        self._staged: list[tuple[Outgoing, int]] = []
+        self._committing = 0  # staged messages taken by a commit that has not ended
+        self._acked: list[int] = []  # acknowledged seqs, deleted by the next group commit
+        self._acked_since = 0.0  # time.monotonic() of the oldest of them
+        self._idle_waiters = 0  # wait_idle callers: delete acknowledged rows at once
+        self._batch_lock = threading.Lock()  # the fields above; held briefly
+        self._commit_lock = threading.Lock()  # one group commit at a time (seq = stage order)
         self._stopping = False
         self._work = False
         self._connected = threading.Event()
@@ -202,8 +229,10 @@ class Publisher:
     def stop(self, drain_timeout: float = 0.0) -> bool:
         """Optionally wait for the outbox to drain, say ``offline``, disconnect.
 
-        Returns whether everything stored was acknowledged.
+        Returns whether everything stored was acknowledged. Staged vitals and the
+        open batch are stored first (:meth:`flush`): they go out after the next start.
         """
+        self.flush()
         drained = self.wait_idle(drain_timeout) if drain_timeout > 0 else self._idle()
         client = self._client
         if client is not None and self.connected:
@@ -223,6 +252,7 @@ class Publisher:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(10)
+        self.flush()  # the rows acknowledged since the pump's last commit
         if client is not None:
             client.disconnect()
             client.loop_stop()
@@ -240,70 +270,135 @@ class Publisher:
 
     def _idle(self) -> bool:
         with self._batch_lock:
-            batching = bool(self._batch)
+            batching = bool(self._batch or self._staged or self._committing)
         return not batching and self.outbox.depth() == 0
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait up to ``timeout`` real seconds until every stored message was acknowledged."""
-        self.flush()
-        deadline = time.monotonic() + timeout  # real seconds, whatever the clock
-        while not self._idle():  # lock order: _batch_lock is never taken under _cond
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            with self._cond:
-                self._cond.wait(min(left, 0.05))
-        return True
+        with self._batch_lock:
+            self._idle_waiters += 1
+        try:
+            self.flush()
+            self._wake()
+            deadline = time.monotonic() + timeout  # real seconds, whatever the clock
+            while not self._idle():  # lock order: _batch_lock is never taken under _cond
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                with self._cond:
+                    self._cond.wait(min(left, 0.05))
+            return True
+        finally:
+            with self._batch_lock:
+                self._idle_waiters -= 1
 
     # -- what the application publishes ----------------------------------------------
 
     def enqueue(self, items: Iterable[Outgoing], state: Mapping[str, Any] | None = None) -> None:
         """Low level: commit messages (full topics, see :meth:`topic`) in one transaction.
 
-        ``state`` is committed with them (:meth:`Outbox.put_many`). A storage error
-        is counted in ``status.errors.storage`` and raised: the caller decides what
-        to keep (:meth:`flush` drops and counts vitals; the dispatcher holds alerts).
+        Staged vitals (:meth:`add_readings`) go into the same transaction, ahead of
+        ``items``, so ``seq`` follows the order of the calls. ``state`` is committed
+        with them (:meth:`Outbox.put_many`). A storage error is counted in
+        ``status.errors.storage`` and raised: the caller decides what to keep (the
+        dispatcher holds alerts); staged vitals are dropped and counted, as by :meth:`flush`.
         """
-        try:
-            self.outbox.put_many(items, state)
-        except STORAGE_ERRORS as e:
-            self.health.failed("storage", f"{type(e).__name__}: {e}")
-            raise
-        self.health.succeeded("storage")
-        self._wake()
+        self._group_commit(list(items), state)
 
     def add_reading(self, reading: Reading) -> None:
         """Queue a reading for the next ``vitals`` batch (``publish.vitals_batch_s``)."""
         self.add_readings([reading])
 
     def add_readings(self, readings: Iterable[Reading | Mapping[str, Any]]) -> None:
-        """Readings (or their ``vitals`` dicts, e.g. with the core's verdict) for the batch."""
+        """Readings (or their ``vitals`` dicts, e.g. with the core's verdict) for the batch.
+
+        With ``vitals_batch_s`` 0 each call is one ``vitals`` message, staged for the
+        pump's group commit (module docs); :meth:`flush` stores it at once.
+        """
         dicts = [r.to_dict() if isinstance(r, Reading) else dict(r) for r in readings]
         if not dicts:
             return
         with self._batch_lock:
-            if not self._batch:
-                self._batch_started = self.clock.monotonic()
-            self._batch.extend(dicts)
-            due = self.batch_s <= 0
-        if due:
-            self.flush()
-        else:
-            self._wake()
+            if self.batch_s <= 0:
+                self._staged.append((self._vitals(dicts), len(dicts)))
+            else:
+                if not self._batch:
+                    self._batch_started = self.clock.monotonic()
+                self._batch.extend(dicts)
+        self._wake()
 
     def flush(self) -> None:
-        """Store the open vitals batch now."""
+        """Store the open vitals batch and the staged vitals now (one transaction).
+
+        On a storage error the vitals are dropped and counted (``status.dropped``).
+        """
         with self._batch_lock:
-            batch, self._batch = self._batch, []
-            if batch:
-                try:
-                    self.enqueue([Outgoing(self.topic("vitals"), {"readings": batch}, "vitals")])
-                except STORAGE_ERRORS as e:
-                    # Vitals are not held: the next ones replace them. Counted, not hidden.
-                    self.health.drop("vitals", len(batch))
-                    self._storage_log.log(
-                        log, logging.ERROR, "%d readings not stored: %s", len(batch), e
-                    )
+            self._stage_batch()
+        with contextlib.suppress(*STORAGE_ERRORS):  # counted and logged by _group_commit
+            self._group_commit([], None)
+
+    def _vitals(self, readings: list[dict[str, Any]]) -> Outgoing:
+        return Outgoing(self.topic("vitals"), {"readings": readings}, "vitals")
+
+    def _stage_batch(self) -> None:
+        """The open batch becomes a staged message. Caller holds ``_batch_lock``."""
+        if self._batch:
+            self._staged.append((self._vitals(self._batch), len(self._batch)))
+            self._batch = []
+
+    def _group_commit(self, items: list[Outgoing], state: Mapping[str, Any] | None) -> None:
+        """Commit everything staged, then ``items`` and ``state``, in one transaction.
+
+        The rows acknowledged since the last commit are deleted in the same
+        transaction. Under ``_commit_lock``: whoever commits (the pump, :meth:`flush`,
+        an :meth:`enqueue` caller) takes all that is staged, so ``seq`` follows the
+        order in which messages were staged, and no row is ever published before its
+        commit returned (the pump reads only committed rows from the outbox). Raises
+        what :meth:`Outbox.put_many` raises; a storage error with messages in the
+        transaction is counted and its vitals dropped and counted first.
+        """
+        with self._commit_lock:
+            with self._batch_lock:
+                staged, self._staged = self._staged, []
+                acked, self._acked = self._acked, []
+                self._committing = len(staged)
+            writes = bool(staged or items or state)
+            if not writes and not acked:
+                return
+            failure: BaseException | None = None
+            try:
+                self.outbox.put_many([m for m, _ in staged] + items, state, delete=acked)
+            except BaseException as e:
+                with self._batch_lock:  # nothing was deleted: next time
+                    self._acked[:0] = acked
+                    if isinstance(e, ValueError) and items:
+                        # refused before anything was written: the staged vitals wait
+                        # for the next commit (unless they themselves were refused)
+                        self._staged[:0] = staged
+                        staged = []
+                failure = e
+            finally:
+                with self._batch_lock:
+                    self._committing = 0
+        # outside the lock: on_fault (health) may store an agent_fault alert at once
+        if failure is not None:
+            if isinstance(failure, STORAGE_ERRORS) and writes:
+                self.health.failed("storage", f"{type(failure).__name__}: {failure}")
+            self._drop_vitals(staged, f"not stored: {failure}")
+            raise failure
+        if writes:
+            self.health.succeeded("storage")
+            self._wake()
+        else:
+            with self._cond:  # for wait_idle
+                self._cond.notify_all()
+
+    def _drop_vitals(self, staged: list[tuple[Outgoing, int]], why: str) -> None:
+        n = sum(k for _, k in staged)
+        if n:
+            # Vitals are not held: the next ones replace them. Counted, not hidden.
+            self.health.drop("vitals", n)
+            self._storage_log.log(log, logging.ERROR, "%d readings %s", n, why)
 
     def publish_alerts(
         self,
@@ -491,8 +586,10 @@ class Publisher:
                 self._work = False
             try:
                 self._settle_acks()
-                self._flush_if_due()
-                self._fill_window()
+                self._fill_window()  # rows already committed go out during the commit
+                if self._commit_staged():
+                    self._fill_window()
+                    self.outbox.reserve_ahead()  # the seq file's fsyncs, off a message's path
             except Exception as e:
                 self.health.failed("publisher", f"{type(e).__name__}: {e}")
                 log.exception("publisher pump error (continuing)")
@@ -501,19 +598,39 @@ class Publisher:
                 self.health.succeeded("publisher")
 
     def _wait_time(self) -> float:
+        wait = 0.5
         with self._batch_lock:
+            if self._staged or (self._acked and self._idle_waiters):
+                return 0.0
+            if self._acked:
+                wait = self._acked_since + ACK_DELETE_DELAY_S - time.monotonic()
             if self._batch and self.batch_s > 0:
-                left = self._batch_started + self.batch_s - self.clock.monotonic()
-                return max(0.0, min(left, 0.5))
-        return 0.5
+                wait = min(wait, self._batch_started + self.batch_s - self.clock.monotonic())
+        return max(0.0, min(wait, 0.5))
 
-    def _flush_if_due(self) -> None:
+    def _commit_staged(self) -> bool:
+        """The drain cycle's group commit (staged vitals, a due batch, acknowledged rows);
+        True when it stored messages. Acknowledged rows alone wait up to
+        :data:`ACK_DELETE_DELAY_S` for a commit to join (not while wait_idle waits)."""
         with self._batch_lock:
-            due = self._batch and self.clock.monotonic() - self._batch_started >= self.batch_s
-        if due:
-            self.flush()
+            if self._batch and self.clock.monotonic() - self._batch_started >= self.batch_s:
+                self._stage_batch()
+            writes = bool(self._staged)
+            deletes = bool(self._acked) and (
+                self._idle_waiters > 0 or time.monotonic() - self._acked_since >= ACK_DELETE_DELAY_S
+            )
+        if writes or deletes:
+            try:
+                self._group_commit([], None)
+            except STORAGE_ERRORS:
+                if not writes:
+                    raise  # a failed delete: the pump counts it; retried next cycle
+                return False  # counted and logged by _group_commit; the pump goes on
+        return writes
 
     def _settle_acks(self) -> None:
+        """Resolve PUBACKs to seqs: failures are dead-lettered, the rest deleted by the next
+        group commit."""
         with self._ack_lock:
             acks, self._acks = self._acks, []
         done = []
@@ -527,8 +644,10 @@ class Publisher:
             else:
                 done.append(seq)
         if done:
-            self.outbox.delete(done)
-            self._wake()
+            with self._batch_lock:
+                if not self._acked:
+                    self._acked_since = time.monotonic()
+                self._acked.extend(done)
 
     def _dead_letter(self, seq: int, reason: str) -> None:
         """Move a row that can never be published aside, so the queue goes on."""

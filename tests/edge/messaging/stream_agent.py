@@ -5,6 +5,10 @@ Publishes alternating ``alerts`` and ``vitals`` messages through the outbox in
 then waits until everything is acknowledged and exits 0. Started again on the
 same state dir it carries on where the killed run stopped. Prints ``seq`` of
 each committed batch so the test knows how far it got.
+
+``--readings``: instead, ``BATCH`` readings per round through
+``Publisher.add_reading`` with ``vitals_batch_s`` 0 (one ``vitals`` message each,
+stored by the pump's group commit), until ``COUNT`` seqs were committed.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 
 from edge.messaging.outbox import Outbox, Outgoing
 from edge.messaging.publisher import Publisher
+from edge.vocabulary import Reading
 from tests.edge.messaging.support import bed_config
 
 
@@ -26,12 +31,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("count", type=int)
     p.add_argument("--batch", type=int, default=10)
     p.add_argument("--pause", type=float, default=0.005)
+    p.add_argument("--readings", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     cfg = bed_config(args.url, args.state_dir)
     box = Outbox.in_dir(args.state_dir)
     pub = Publisher(cfg, box, reconnect_delay=(0.1, 1.0)).start()
     i = box.last_seq
+    while args.readings and box.last_seq < args.count:
+        for _ in range(args.batch):
+            i += 1
+            pub.add_reading(Reading.of("pulse", 60 + i % 60, time=1_767_225_600 + i))
+        time.sleep(args.pause)
     while box.last_seq < args.count:
         items = []
         for _ in range(min(args.batch, args.count - box.last_seq)):

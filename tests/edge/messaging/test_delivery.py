@@ -168,13 +168,22 @@ def run_stream(
         delete = box.delete
 
         def recording_delete(seqs):  # the fallback: a PUBACK that beat the pump's bookkeeping
+            return delete(recording(seqs))
+
+        put_many = box.put_many
+
+        def recording_put_many(items, state=None, *, delete=()):  # the group commit's deletes
+            return put_many(items, state, delete=recording(delete))
+
+        def recording(seqs):
             seqs = list(seqs)
             now = time.monotonic()
             for seq in seqs:
                 acked_at.setdefault(seq, now)
-            return delete(seqs)
+            return seqs
 
         box.delete = recording_delete  # type: ignore[method-assign]
+        box.put_many = recording_put_many  # type: ignore[method-assign]
         pub._on_publish = recording_on_publish  # type: ignore[method-assign]
         pub._status_payload = recording_status  # type: ignore[method-assign]
         pub.start()

@@ -185,3 +185,21 @@ def test_dead_letter_moves_a_row_aside_and_counts_it(tmp_path) -> None:
     assert box.dead_letters() == 1
     row = box._db.execute("SELECT seq, topic, reason FROM dead_letter").fetchall()
     assert row == [(2, "t/1", "invalid topic")]
+
+
+def test_reserve_ahead_renews_the_seq_file_before_a_commit_needs_it(tmp_path) -> None:
+    from edge.messaging.outbox import SeqFile
+
+    seq = SeqFile(tmp_path / "state" / "seq")
+    with Outbox.in_dir(tmp_path / "state", seq_reserve=10) as box:
+        assert (seq.read().base, seq.read().limit) == (1, 11)
+        box.put_many([Outgoing("t/vitals", body(i), "vitals") for i in range(4)])  # 1..4
+        box.reserve_ahead()  # 6 of 10 left: nothing to do
+        assert seq.read().limit == 11
+        box.put_many([Outgoing("t/vitals", body(i), "vitals") for i in range(2)])  # 5, 6
+        box.reserve_ahead()  # 4 left: renewed from the committed seq
+        assert (seq.read().base, seq.read().limit) == (7, 22)
+        assert [m.seq for m in box.put_many([Outgoing("t/alerts", body(9), "alert")])] == [7]
+    assert (seq.read().base, seq.read().limit) == (8, 8)  # exact on close, as before
+    with Outbox.in_dir(tmp_path / "state", seq_reserve=10) as box:
+        assert box.put("t/alerts", body(0), kind="alert").seq == 8 and not box.faults
