@@ -1,12 +1,14 @@
 """``capleak evaluate``: score capleak against a bedside monitor and NEWS2 on virtual patients.
 
 ``capleak evaluate --patients N --seed S [--days D] [--out DIR] [--jobs J] [--config FILE]
-[--artifacts a|b|both]`` generates a cohort (``edge.lab.patient``), replays every patient
+[--artifacts a|b|c|both|all]`` generates a cohort (``edge.lab.patient``), replays every patient
 through the real core and both comparators, and writes ``evaluation.md``,
 ``evaluation.json`` and (with matplotlib) PNG plots to ``--out``. Progress lines go to
 stderr. ``--artifacts`` picks the artifact model: ``a`` (the one the core was tuned on),
-``b`` (written independently) or ``both`` (default): the same patients under each, and a
-side-by-side table first in ``evaluation.md``.
+``b`` (written independently; the core was tuned on A and B), ``c`` (written
+independently of both and of the core, never tuned on), ``both`` (default: A and B) or
+``all`` (A, B and C): the same patients under each, and a side-by-side table first in
+``evaluation.md``.
 
 ``capleak evaluate --export PREFIX [--severity CLASS] [--seed S] [--index I] [--days D]``
 writes one virtual patient as ``PREFIX.csv`` (the ``capleak replay`` format) and
@@ -23,6 +25,9 @@ import time
 from pathlib import Path
 
 from edge.config import load_config
+
+#: ``--artifacts`` values that name several artifact models, evaluated side by side.
+MODEL_SETS = {"both": ["a", "b"], "all": ["a", "b", "c"]}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,10 +52,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--artifacts",
-        choices=("a", "b", "both"),
+        choices=("a", "b", "c", "both", "all"),
         default="both",
-        help="artifact model: a (the core was tuned on it), b (written independently) or "
-        "both, side by side (default both; with --export, both means a)",
+        help="artifact model: a, b (the core was tuned on both), c (never tuned on), both "
+        "(a and b side by side, the default) or all (a, b and c); with --export, both and "
+        "all mean a",
     )
     p.add_argument("--plot-patient", type=int, default=None, help="patient index to plot")
     p.add_argument("--export", metavar="PREFIX", help="write PREFIX.csv + PREFIX.truth.json")
@@ -66,7 +72,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _export(args: argparse.Namespace) -> int:
     from edge.lab.patient import generate
 
-    model = "a" if args.artifacts == "both" else args.artifacts
+    model = MODEL_SETS.get(args.artifacts, [args.artifacts])[0]
     sc = generate(args.severity, seed=args.seed, index=args.index, days=args.days, artifacts=model)
     csv_path, truth_path = f"{args.export}.csv", f"{args.export}.truth.json"
     Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else default_config()
     detector = None if args.detector == "none" else args.detector
     every = max(1, args.patients // 20)
-    models = ["a", "b"] if args.artifacts == "both" else [args.artifacts]
+    models = MODEL_SETS.get(args.artifacts, [args.artifacts])
     label = ""
 
     def progress(done: int, total: int, elapsed: float) -> None:

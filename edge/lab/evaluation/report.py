@@ -243,13 +243,20 @@ def side_by_side(summaries: dict[str, dict[str, Any]]) -> str:
     names = list(summaries)
     cols = {m: _side_rows(summaries[m]) for m in names}
     first = summaries[names[0]]
+    count = {2: "two", 3: "three"}.get(len(names), str(len(names)))
     lines = [
-        "# capleak on two artifact models",
+        f"# capleak on {count} artifact models",
         "",
         f"Seeds fixed up front: cohort seed {first['seed']}, {first['days']:g} days per "
         "patient; the same patients (parameters, physiology, truth) under each model. The "
         "core was tuned on model A (edge/lab/patient/measurement.py); model B "
-        "(edge/lab/patient/artifacts_b/) was written independently, without reading A.",
+        "(edge/lab/patient/artifacts_b/) was written independently, without reading A"
+        + (
+            "; the core was then tuned on B too. Model C (edge/lab/patient/artifacts_c/) was "
+            "written without reading A, B or the core, and the core was never tuned on it."
+            if "c" in names
+            else "."
+        ),
         "",
         "| figure | " + " | ".join(f"model {m.upper()}" for m in names) + " |",
         "|---" * (len(names) + 1) + "|",

@@ -3,9 +3,11 @@
 A :class:`Scenario` is one patient: drawn parameters, the true physiology
 (:mod:`edge.lab.patient.model`), what the devices report (:mod:`edge.lab.patient.measurement`)
 and the ground truth (:mod:`edge.lab.patient.truth`). What the devices report comes from
-artifact model A (:mod:`edge.lab.patient.measurement`, the model the core was tuned on) or
-from model B (:mod:`edge.lab.patient.artifacts_b`, written independently); both see the same
-patients (same parameters, physiology and truth for a seed and index). It exports as a
+artifact model A (:mod:`edge.lab.patient.measurement`), model B
+(:mod:`edge.lab.patient.artifacts_b`, written independently; the core was tuned on A and
+B) or model C (:mod:`edge.lab.patient.artifacts_c`, written independently of both and of
+the core, never tuned on); all see the same patients (same parameters, physiology and
+truth for a seed and index). It exports as a
 replay CSV for ``capleak replay`` plus a ground-truth JSON.
 
 >>> sc = generate("none", seed=1, days=0.5)
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from edge.lab.patient.artifacts_b import StreamsB, measure_b
+from edge.lab.patient.artifacts_c import measure_c
 from edge.lab.patient.measurement import Streams, measure
 from edge.lab.patient.model import (
     COHORT_MIX,
@@ -48,11 +51,14 @@ __all__ = [
     "scenario_readings",
 ]
 
-#: Artifact models: "a" (measurement.py, the core was tuned on it), "b" (artifacts_b/).
-ARTIFACT_MODELS = ("a", "b")
+#: Artifact models: "a" (measurement.py) and "b" (artifacts_b/), the core was tuned on
+#: both; "c" (artifacts_c/), never tuned on.
+ARTIFACT_MODELS = ("a", "b", "c")
 #: Third seed element of model B's generator, so B's artifacts never share draws with the
 #: patient (the patient and its truth are the same under A and B).
 MODEL_B_STREAM = 0xB
+#: The same for model C.
+MODEL_C_STREAM = 0xC
 
 #: Default scenario start (any fixed time works; a Monday midnight UTC).
 DEFAULT_START = parse_time("2026-01-05T00:00:00Z")
@@ -120,7 +126,9 @@ def generate(
     physiology and its truth do not depend on it.
     """
     if artifacts not in ARTIFACT_MODELS:
-        raise ValueError(f"unknown artifact model {artifacts!r}; known: a, b")
+        raise ValueError(
+            f"unknown artifact model {artifacts!r}; known: {', '.join(ARTIFACT_MODELS)}"
+        )
     rng = np.random.default_rng([seed, index])
     if severity is None:
         names = list(COHORT_MIX)
@@ -134,6 +142,8 @@ def generate(
     streams: Streams | StreamsB
     if artifacts == "b":
         streams = measure_b(traj, np.random.default_rng([seed, index, MODEL_B_STREAM]), start)
+    elif artifacts == "c":
+        streams = measure_c(traj, np.random.default_rng([seed, index, MODEL_C_STREAM]), start)
     else:
         streams = measure(traj, rng, start)
     return Scenario(params, traj, streams, ground_truth(traj), seed, index)
