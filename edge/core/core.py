@@ -130,6 +130,13 @@ class Core:
         # the rules (edge.core.rules), each with its condition
         self.rules = RuleSet(th, _MAX_SOURCES)
         self.conditions: dict[str, Condition] = self.rules.conditions
+        # the rules the per-reading and per-second paths call, looked up once
+        self._desaturation = self.rules.desaturation
+        self._signal_lost = self.rules.signal_lost
+        self._sensor_off = self.rules.sensor_off
+        self._nibp_overdue = self.rules.nibp_overdue
+        self._dose_hold = self.rules.dose_hold
+        self._evidence = self.rules.evidence
         # dose schedule
         start = parse_time(pt.dose_start) if pt.dose_start else None
         self.schedule = DoseSchedule(
@@ -277,7 +284,7 @@ class Core:
         if alert is None:
             return
         out.append(alert)
-        if alert.code in self.rules.evidence:
+        if alert.code in self._evidence:
             cls_alert = self.rules.cls_suspected.update(alert.time)
             if cls_alert is not None:
                 out.append(cls_alert)
@@ -302,12 +309,19 @@ class Core:
             self._close_nibp(out)
         if t > self._held_until:  # no cycle came to refute a held low one: it stands
             self._release_held(out)
-        self._emit(out, self.rules.nibp_overdue.tick(t))
-        self._emit(out, self.rules.signal_lost.tick(t))
-        self._emit(out, self.rules.dose_hold.tick(t))
+        # once a second of data time, so the common "nothing due" path calls only these
+        alert = self._nibp_overdue.tick(t)
+        if alert is not None:
+            self._emit(out, alert)
+        alert = self._signal_lost.tick(t)
+        if alert is not None:
+            self._emit(out, alert)
+        alert = self._dose_hold.tick(t)
+        if alert is not None:
+            self._emit(out, alert)
         due = self.schedule.check_due(t)
         if due is not None:
-            check, alert = self.rules.dose_hold.check(
+            check, alert = self._dose_hold.check(
                 t, due, self.schedule.dose_number(due), self.hold_criteria(t)
             )
             self.last_dose_check = check
@@ -331,20 +345,23 @@ class Core:
 
     def _on_spo2(self, r: Reading, t: float, out: list[Output]) -> None:
         timeline = self._timeline
-        if t <= timeline.last["spo2"]:
+        last = timeline.last
+        if t <= last["spo2"]:
             if not self._late("spo2", "spo2", t):
                 return
         elif timeline.runs:
             timeline.runs.pop("spo2", None)
         if r.flags and self._flagged(r, t, out):
             return
-        timeline.last["spo2"] = t
-        if self.rules.sensor_off.pending:
-            self._emit(out, self.rules.sensor_off.on(r.source, t))
+        last["spo2"] = t
+        if self._sensor_off.pending:
+            self._emit(out, self._sensor_off.on(r.source, t))
         v = r.value
         if self._spo2_valid_min <= v <= 100.0:  # a valid reading: the signal is there
-            self._emit(out, self.rules.signal_lost.good("spo2", t))
-        desaturation = self.rules.desaturation
+            alert = self._signal_lost.good("spo2", t)
+            if alert is not None:
+                self._emit(out, alert)
+        desaturation = self._desaturation
         motion = self._motion
         if self._fast_fall.update(t, v) or (t < motion.until and motion.active(t)):
             desaturation.evidence(t)  # faster than physiology, or an erratic pulse
@@ -352,7 +369,9 @@ class Core:
         if reason is not None:
             self.rejected.count("spo2", reason)
             return
-        self._emit(out, desaturation.update(t, v))
+        alert = desaturation.update(t, v)
+        if alert is not None:
+            self._emit(out, alert)
         done = self._spo2_minutes.add(t, v)
         if done is not None:
             # a finished minute of SpO2; t (the reading that closed it) is the alert time
@@ -365,14 +384,15 @@ class Core:
 
     def _on_pulse(self, r: Reading, t: float, out: list[Output]) -> None:
         timeline = self._timeline
-        if t <= timeline.last["pulse"]:
+        last = timeline.last
+        if t <= last["pulse"]:
             if not self._late("pulse", "pulse", t):
                 return
         elif timeline.runs:
             timeline.runs.pop("pulse", None)
         if r.flags and self._flagged(r, t, out):
             return
-        timeline.last["pulse"] = t
+        last["pulse"] = t
         v = r.value
         lo, hi = self._pulse_range
         if not lo <= v <= hi:

@@ -117,10 +117,15 @@ class DoseSchedule:
 
     def check_due(self, now: float) -> float | None:
         """The due time whose check should run now (once per due dose), else None."""
-        nxt = self.next_due(now)
-        if nxt is None:
-            return None
-        due = nxt[0]
+        if self.last_dose is not None:  # the common case, once a second: no tuple
+            if self.given >= self.max_doses:
+                return None
+            due = self.last_dose + self.interval_s
+        else:
+            nxt = self.next_due(now)
+            if nxt is None:
+                return None
+            due = nxt[0]
         if due - self.lead_s <= now <= due and due > self.checked_due:
             self.checked_due = due
             return due

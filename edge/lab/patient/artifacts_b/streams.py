@@ -91,7 +91,11 @@ class StreamsB:
         validation is skipped: it would cost more than the core's own work per row."""
         order = self._order(by_time)
         new = object.__new__
-        put = object.__setattr__
+        # the slot setters themselves: a third cheaper than object.__setattr__ by name
+        set_t, set_s, set_v, set_u, set_src, set_f = (
+            vars(Reading)[name].__set__
+            for name in ("time", "signal", "value", "unit", "source", "flags")
+        )
         units = [UNIT_OF.get(s, "") for s in SIGNALS_B]
         for t, s, v, f in zip(
             self.time[order].tolist(),
@@ -104,12 +108,12 @@ class StreamsB:
                 yield t
                 continue
             r = new(Reading)
-            put(r, "time", t)
-            put(r, "signal", SIGNALS_B[s])
-            put(r, "value", v)
-            put(r, "unit", units[s])
-            put(r, "source", source)
-            put(r, "flags", FLAG_SETS_B[f])
+            set_t(r, t)
+            set_s(r, SIGNALS_B[s])
+            set_v(r, v)
+            set_u(r, units[s])
+            set_src(r, source)
+            set_f(r, FLAG_SETS_B[f])
             yield r
 
     def write_csv(self, path: str) -> int:
