@@ -104,7 +104,7 @@ def test_a_signal_while_the_main_thread_holds_the_queue_lock_does_not_deadlock(
             [sys.executable, "-c", script],
             capture_output=True,
             text=True,
-            timeout=10,
+            timeout=120,  # a deadlock is for ever; a loaded machine imports slowly
             cwd=str(REPO),
         )
     except subprocess.TimeoutExpired:
