@@ -189,7 +189,7 @@ class MotionDetector:
             if time >= self.until:
                 self.since = time
             self.until = time + self.hold_s
-        return time < self.until and time - self.since < self.max_s  # self.active(time)
+        return self.active(time)
 
     def active(self, time: float) -> bool:
         return time < self.until and time - self.since < self.max_s

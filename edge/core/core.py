@@ -468,8 +468,8 @@ class Core:
             verdict = "confirm" if gate.held is not None else "ok"
             gate.held = None
         else:
-            low = cycle.sbp is not None and cycle.sbp < self.rules.hypotension.sbp_limit
-            verdict = gate.check(value, innovation, variance, strict=low)
+            strict = self.rules.hypotension.sbp_below(cycle)
+            verdict = gate.check(value, innovation, variance, strict=strict)
         if verdict == "hold":
             self._held = cycle
             # measured all the same: nibp_overdue is about the cuff, not the gate's verdict

@@ -102,30 +102,30 @@ class DoseSchedule:
             self.last_dose = time
         self.given += 1
 
-    def next_due(self, now: float) -> tuple[float, int] | None:
-        """The next due dose at or after ``now`` (time, dose number), or None."""
+    def _due_time(self, now: float) -> float | None:
+        """The time of the next due dose at or after ``now``, or None (no tuple: once a second)."""
         if self.last_dose is not None:
-            if self.given >= self.max_doses:
-                return None
-            return self.last_dose + self.interval_s, self.given + 1
+            return None if self.given >= self.max_doses else self.last_dose + self.interval_s
         if self.start is None:
             return None
         k = max(0, math.ceil((now - self.start) / self.interval_s))
-        if k >= self.max_doses:
+        return None if k >= self.max_doses else self.start + k * self.interval_s
+
+    def next_due(self, now: float) -> tuple[float, int] | None:
+        """The next due dose at or after ``now`` (time, dose number), or None."""
+        due = self._due_time(now)
+        if due is None:
             return None
-        return self.start + k * self.interval_s, k + 1
+        if self.last_dose is not None:
+            return due, self.given + 1
+        assert self.start is not None
+        return due, round((due - self.start) / self.interval_s) + 1
 
     def check_due(self, now: float) -> float | None:
         """The due time whose check should run now (once per due dose), else None."""
-        if self.last_dose is not None:  # the common case, once a second: no tuple
-            if self.given >= self.max_doses:
-                return None
-            due = self.last_dose + self.interval_s
-        else:
-            nxt = self.next_due(now)
-            if nxt is None:
-                return None
-            due = nxt[0]
+        due = self._due_time(now)
+        if due is None:
+            return None
         if due - self.lead_s <= now <= due and due > self.checked_due:
             self.checked_due = due
             return due

@@ -192,9 +192,11 @@ class Hypotension(Rule):
 
     def below(self, c: NibpCycle) -> bool:
         """Whether the cycle is below a hold limit."""
-        return (c.sbp is not None and c.sbp < self.sbp_limit) or (
-            c.map is not None and c.map < self.map_limit
-        )
+        return self.sbp_below(c) or (c.map is not None and c.map < self.map_limit)
+
+    def sbp_below(self, c: NibpCycle) -> bool:
+        """Whether the cycle's SBP is below the label's hold limit (medium at once)."""
+        return c.sbp is not None and c.sbp < self.sbp_limit
 
     def update(self, c: NibpCycle) -> Alert | None:
         """A validated cycle, once the outlier gate has passed it (or released it)."""
@@ -214,7 +216,8 @@ class Hypotension(Rule):
         rank = cond.rank
         want: Priority | None = None
         confirmed = self.lows >= self.cycles
-        if below and sbp is not None and sbp < self.sbp_limit:
+        sbp_low = self.sbp_below(c)
+        if sbp_low:
             want = Priority.HIGH if confirmed or rank == 3 else Priority.MEDIUM
         elif below:  # MAP alone: Khanna's event needs it to last, so a second cycle
             want = Priority.HIGH if rank == 3 else Priority.MEDIUM if confirmed or rank else None
@@ -234,7 +237,7 @@ class Hypotension(Rule):
             f"(SBP < {self.sbp_limit:g} or MAP < {self.map_limit:g})"
             + (
                 ""
-                if want is Priority.HIGH or not (sbp is not None and sbp < self.sbp_limit)
+                if want is Priority.HIGH or not sbp_low
                 else ", not yet confirmed by a second cycle"
             )
             if want

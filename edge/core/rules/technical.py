@@ -136,9 +136,7 @@ class NibpOverdue(Rule):
             return None
         # a cycle measured before the alert started but arriving after it (a charting
         # feed, a lagging device) ends it when it arrives, never before it started
-        started = self.condition.active_since
-        if started is None:
-            started = self.last
+        started = self.condition.active_since or self.last
         end = max(self.last, started)
         msg = "NIBP measured again" + (
             f" (the cycle was measured {(started - self.last) / 60:.0f} min before "

@@ -53,8 +53,9 @@ def test_unknown_model_is_an_error():
         generate("none", seed=1, days=0.1, artifacts="d")
 
 
-def test_readings_are_valid_and_match_rows(tmp_path):
-    sc = generate("severe", seed=2, days=0.3, artifacts="b")
+@pytest.mark.parametrize("model", ["b", "c"])  # both return a StreamsB
+def test_readings_are_valid_and_match_rows(tmp_path, model):
+    sc = generate("severe", seed=2, days=0.3, artifacts=model)
     rows = list(sc.streams.rows())
     items = list(sc.streams.readings(source="x"))
     assert len(rows) == len(items) == sc.streams.count()
@@ -63,9 +64,9 @@ def test_readings_are_valid_and_match_rows(tmp_path):
             assert r == t
         else:
             assert r == Reading.of(sig, v, time=t, source="x", flags=fl)
-    n = sc.export(str(tmp_path / "b.csv"), str(tmp_path / "b.json"))
+    n = sc.export(str(tmp_path / "x.csv"), str(tmp_path / "x.json"))
     assert n == len(rows)
-    assert (tmp_path / "b.csv").read_text().startswith("time,signal,value,flags\n")
+    assert (tmp_path / "x.csv").read_text().startswith("time,signal,value,flags\n")
 
 
 def test_motion_dips_rate_flag_share_lag_and_steady_pulse(cohort):

@@ -15,7 +15,6 @@ from edge.lab.patient.artifacts_b import streams as S
 from edge.lab.patient.artifacts_c import cuff as C
 from edge.lab.patient.artifacts_c import oximeter as O
 from edge.lab.patient.artifacts_c import ward as W
-from edge.vocabulary import Reading
 
 SEED = 13
 PATIENTS = 12
@@ -65,19 +64,7 @@ def test_unknown_model_names_the_known_ones():
         generate("none", seed=1, days=0.1, artifacts="d")
 
 
-def test_readings_are_valid_and_match_rows(tmp_path):
-    sc = generate("severe", seed=2, days=0.3, artifacts="c")
-    rows = list(sc.streams.rows())
-    items = list(sc.streams.readings(source="x"))
-    assert len(rows) == len(items) == sc.streams.count()
-    for (t, sig, v, fl), r in zip(rows, items, strict=True):
-        if sig == "dose":
-            assert r == t
-        else:
-            assert r == Reading.of(sig, v, time=t, source="x", flags=fl)
-    n = sc.export(str(tmp_path / "c.csv"), str(tmp_path / "c.json"))
-    assert n == len(rows)
-    assert (tmp_path / "c.csv").read_text().startswith("time,signal,value,flags\n")
+# readings() and export() of the StreamsB container: test_artifacts_b.py, for B and C
 
 
 def test_rows_are_well_formed(cohort):
