@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         s["notes"] = notes
     if len(summaries) == 1:
         summary = summaries[first]
-        text = report.markdown(summary)
+        text = "\n".join([report.side_by_side(summaries), report.markdown(summary)])
     else:
         summary = report.combine(summaries)
         text = "\n".join([summary["side_by_side"], *map(report.markdown, summaries.values())])

@@ -38,6 +38,10 @@ CLS_CLASSES = ("moderate", "severe")
 #: "sensitivity and median lead counting BP/weight/SpO2-trend evidence only"): not the
 #: instant ``desaturation``, not ``tachycardia`` nor the composite ``cls_suspected``.
 EVIDENCE_CODES = ("hypotension", "bp_falling", "weight_gain", "spo2_falling")
+#: Hold criteria that BP, weight or SpO2-trend evidence can announce: an event whose first
+#: hold criterion is the heart rate (Dutcher 2014's 100-130 or > 130 /min) is often met at
+#: the leak's onset, before any of them has moved (docs/evaluation.md).
+EVIDENCE_CRITERIA = ("sbp", "spo2", "weight")
 #: Drew et al. 2014 (clinical.md): 187 audible alarms per ICU bed-day.
 DREW_ALARMS_PER_BED_DAY = 187.0
 GRACE_S = 3600.0
@@ -63,6 +67,8 @@ class PatientOutcome:
     #: B's sleep desaturations: (start_s, end_s); an alert during one is still counted as
     #: false (the patient has no CLS), and reported apart in :func:`false_by_code`
     real_dips: tuple[tuple[float, float], ...] = ()
+    #: which hold criterion the true physiology met first ("sbp", "spo2", "hr", "weight")
+    first_hold_criterion: str | None = None
 
 
 def _quantiles(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:

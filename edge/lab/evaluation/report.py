@@ -15,6 +15,7 @@ from typing import Any
 from edge.lab.evaluation.metrics import (
     CLS_CLASSES,
     EVIDENCE_CODES,
+    EVIDENCE_CRITERIA,
     active_at_hold,
     alarm_load,
     false_by_code,
@@ -57,6 +58,11 @@ def summarise(runs: list[PatientRun], meta: dict[str, Any]) -> dict[str, Any]:
         focus = {
             "false_by_code": false_by_code(outcomes, "capleak"),
             "evidence": score(outcomes, "capleak", EVIDENCE_CODES),
+            "evidence_on_evidence_first": score(
+                [o for o in outcomes if o.first_hold_criterion in EVIDENCE_CRITERIA],
+                "capleak",
+                EVIDENCE_CODES,
+            ),
             "active_at_hold": active_at_hold(outcomes, "capleak"),
             "alarm_load": alarm_load([r.load for r in runs], outcomes),
         }
@@ -183,7 +189,7 @@ def _side_rows(s: dict[str, Any]) -> list[str]:
     """One model's column of the side-by-side table (capleak only)."""
     f = s.get("focus") or {}
     if not f:
-        return ["-"] * 11
+        return ["-"] * len(SIDE_LABELS)
     fb = f["false_by_code"]
     allc = s["results"]["capleak"]["overall"]
     ev = f["evidence"]
@@ -208,6 +214,7 @@ def _side_rows(s: dict[str, Any]) -> list[str]:
         rate(fb["mild"]),
         sens(allc) + f"; by chance {_pct(allc['chance_hit_rate'])}",
         sens(ev) + f"; by chance {_pct(ev['chance_hit_rate'])}",
+        sens(f["evidence_on_evidence_first"]) if "evidence_on_evidence_first" in f else "-",
         f"{ah['first_hold']['with_alert_active']}/{ah['first_hold']['patients']} "
         f"({_codes(ah['first_hold']['by_code'])})",
         f"{ah['first_low_cuff']['with_alert_active']}/{ah['first_low_cuff']['patients']} "
@@ -229,6 +236,7 @@ SIDE_LABELS = (
     "sensitivity and lead from BP/weight/SpO2-trend evidence only ("
     + ", ".join(EVIDENCE_CODES)
     + ")",
+    "... the same, on the events whose first hold criterion is SBP, SpO2 or weight (not HR)",
     "moderate/severe patients with a medium/high alert ACTIVE at the first hold criterion",
     "... active 60 s after the first truly low cuff reading (SBP < 90)",
     "first truly low cuff reading -> `hypotension`",
@@ -245,18 +253,16 @@ def side_by_side(summaries: dict[str, dict[str, Any]]) -> str:
     first = summaries[names[0]]
     count = {2: "two", 3: "three"}.get(len(names), str(len(names)))
     lines = [
-        f"# capleak on {count} artifact models",
+        f"# capleak on {count} artifact models"
+        if len(names) > 1
+        else f"# capleak on artifact model {names[0].upper()}",
         "",
         f"Seeds fixed up front: cohort seed {first['seed']}, {first['days']:g} days per "
         "patient; the same patients (parameters, physiology, truth) under each model. The "
-        "core was tuned on model A (edge/lab/patient/measurement.py); model B "
-        "(edge/lab/patient/artifacts_b/) was written independently, without reading A"
-        + (
-            "; the core was then tuned on B too. Model C (edge/lab/patient/artifacts_c/) was "
-            "written without reading A, B or the core, and the core was never tuned on it."
-            if "c" in names
-            else "."
-        ),
+        "core was tuned on model A (edge/lab/patient/measurement.py) and on seed 1 of model "
+        "B (edge/lab/patient/artifacts_b/, written without reading A); model C "
+        "(edge/lab/patient/artifacts_c/) was written without reading A, B or the core, and "
+        "the core was never tuned on it (docs/evaluation.md).",
         "",
         "| figure | " + " | ".join(f"model {m.upper()}" for m in names) + " |",
         "|---" * (len(names) + 1) + "|",

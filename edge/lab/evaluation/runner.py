@@ -202,6 +202,7 @@ def run_patient(job: Job) -> PatientRun:
         first_hold_s=tr["first_hold_s"],
         alerts=alerts,
         first_low_cuff_s=first_true_low_cuff(sc),
+        first_hold_criterion=tr["first_hold_criterion"],
         real_dips=tuple(
             (a, b) for kind, a, b, _ in getattr(sc.streams, "log", ()) if kind in REAL_DIPS
         ),

@@ -23,7 +23,7 @@ def test_the_real_core_consumes_model_c_on_short_patients():
     assert text.startswith("# capleak on three artifact models")
     assert "| figure | model A | model B | model C |" in text
     assert "never tuned on it" in text
-    assert "model C" not in side_by_side({"a": s, "b": s})
+    assert "| model C |" not in side_by_side({"a": s, "b": s})
     both = combine({"a": s, "b": s, "c": s})
     assert set(both["artifact_models"]) == {"b", "c"}
 
