@@ -28,6 +28,16 @@ and ``completed`` when it ended; ``priority`` maps high/medium/low to
 carries the alert's id (``urn:capleak:alert``) and the event's MQTT ``msg_id``;
 ``topic`` carries the capleak code, the ACM phase, state and inactivation.
 
+**Idempotent on a server.** Every resource carries an identifier that is the same each
+time the gateway builds it from the same MQTT message: an Observation
+``urn:capleak:reading`` = ``<msg_id>/<index of the reading in the message>``, a
+Communication ``urn:capleak:event`` = ``<msg_id>/<alert_id>/<phase>`` (an ``alerts/active``
+list reports several alerts under one ``msg_id``). A ``transaction`` entry asks for a
+conditional create on it (``request.ifNoneExist``, FHIR R4 3.1.0.8.1, "Conditional
+create"), so a Bundle sent again after a ``kill -9`` (accepted by the server, not yet
+deleted from the gateway's store) does not store anything twice on a server that
+supports it; one that does not still has the identifier to de-duplicate by.
+
 No patient: an Observation's ``subject`` (a Communication's ``about``) is the bed, as a
 logical reference to a ``Location`` (``identifier`` ``urn:capleak:bed`` = ``site/unit/bed``);
 the receiving system binds it to the admitted patient. Observations written to a
@@ -50,6 +60,8 @@ CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 BED_SYSTEM = "urn:capleak:bed"
 ALERT_SYSTEM = "urn:capleak:alert"
 MSG_SYSTEM = "urn:capleak:msg"
+READING_SYSTEM = "urn:capleak:reading"
+EVENT_SYSTEM = "urn:capleak:event"
 CODE_SYSTEM = "urn:capleak:alert-code"
 
 #: signal -> LOINC codes (display) for the FHIR vital-signs profile; the first is primary.
@@ -65,6 +77,9 @@ VITAL_LOINC: Mapping[str, tuple[tuple[str, str], ...]] = {
     "weight": (("29463-7", "Body weight"),),
 }
 
+#: The identifier a transaction entry's conditional create matches on.
+_CONDITIONAL = (READING_SYSTEM, EVENT_SYSTEM)
+
 PRIORITY = {"high": "stat", "medium": "urgent", "low": "routine"}
 
 
@@ -76,8 +91,11 @@ def bed_reference(bed: str) -> dict[str, Any]:
     }
 
 
-def observation(bed: str, reading: Mapping[str, Any], fallback_time: str) -> dict[str, Any] | None:
-    """One reading -> a vital-signs Observation (None for a signal FHIR has no code for)."""
+def observation(
+    bed: str, reading: Mapping[str, Any], fallback_time: str, ident: str | None = None
+) -> dict[str, Any] | None:
+    """One reading -> a vital-signs Observation (None for a signal FHIR has no code for);
+    ``ident``, when given, becomes its ``urn:capleak:reading`` identifier."""
     signal = str(reading["signal"])
     codes = VITAL_LOINC.get(signal)
     if codes is None:
@@ -86,8 +104,10 @@ def observation(bed: str, reading: Mapping[str, Any], fallback_time: str) -> dic
     coding = [{"system": LOINC, "code": c, "display": d} for c, d in codes]
     coding.append({"system": MDC, "code": str(info.mdc_code), "display": info.mdc_refid})
     unit = info.unit.value
-    return {
-        "resourceType": "Observation",
+    obs: dict[str, Any] = {"resourceType": "Observation"}
+    if ident is not None:
+        obs["identifier"] = [{"system": READING_SYSTEM, "value": ident}]
+    return obs | {
         "status": "final",
         "category": [
             {"coding": [{"system": CATEGORY, "code": "vital-signs", "display": "Vital Signs"}]}
@@ -107,7 +127,11 @@ def observation(bed: str, reading: Mapping[str, Any], fallback_time: str) -> dic
 
 def vitals_bundle(bed: str, vitals: Mapping[str, Any], *, transaction: bool) -> dict[str, Any]:
     """A ``vitals`` payload -> a Bundle of Observations (possibly with no entry)."""
-    obs = [observation(bed, r, str(vitals["time"])) for r in vitals["readings"]]
+    msg_id = str(vitals["msg_id"])
+    obs = [
+        observation(bed, r, str(vitals["time"]), f"{msg_id}/{i}")
+        for i, r in enumerate(vitals["readings"])
+    ]
     return _bundle([o for o in obs if o is not None], str(vitals["time"]), transaction)
 
 
@@ -123,6 +147,10 @@ def communication(bed: str, event: Mapping[str, Any], msg_id: str) -> dict[str, 
         "identifier": [
             {"system": ALERT_SYSTEM, "value": str(event["alert_id"])},
             {"system": MSG_SYSTEM, "value": msg_id},
+            {
+                "system": EVENT_SYSTEM,
+                "value": f"{msg_id}/{event['alert_id']}/{event['phase']}",
+            },
         ],
         "status": "in-progress" if standing else "completed",
         "category": [
@@ -155,6 +183,9 @@ def _bundle(resources: list[dict[str, Any]], time: str, transaction: bool) -> di
         entry: dict[str, Any] = {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": r}
         if transaction:
             entry["request"] = {"method": "POST", "url": r["resourceType"]}
+            key = next((i for i in r.get("identifier", ()) if i["system"] in _CONDITIONAL), None)
+            if key is not None:
+                entry["request"]["ifNoneExist"] = f"identifier={key['system']}|{key['value']}"
         entries.append(entry)
     return {
         "resourceType": "Bundle",

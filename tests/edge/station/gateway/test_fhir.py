@@ -57,3 +57,31 @@ def test_the_validator_would_catch_a_broken_observation() -> None:
         Observation.model_validate({k: v for k, v in o.items() if k != "code"})
     with pytest.raises(ValueError):
         Observation.model_validate({**o, "valueQuantity": {"value": "ninety"}})
+
+
+def test_every_resource_has_a_stable_identifier_and_a_transaction_creates_it_once() -> None:
+    """A Bundle re-sent after a kill must not store twice: the identifiers come from the
+    MQTT message alone, and a transaction entry is a conditional create on them."""
+    a = fhir.vitals_bundle(BED, VITALS, transaction=True)
+    b = fhir.vitals_bundle(BED, VITALS, transaction=True)
+    Bundle.model_validate(a)
+    ids = [e["resource"]["identifier"][0]["value"] for e in a["entry"]]
+    assert ids == [e["resource"]["identifier"][0]["value"] for e in b["entry"]]
+    assert ids == [f"{VITALS['msg_id']}/{i}" for i in range(len(VITALS["readings"]))]
+    for e in a["entry"]:
+        ident = e["resource"]["identifier"][0]
+        assert ident["system"] == "urn:capleak:reading"
+        assert e["request"]["ifNoneExist"] == f"identifier=urn:capleak:reading|{ident['value']}"
+    other = fhir.vitals_bundle(BED, {**VITALS, "msg_id": "m2"}, transaction=True)
+    assert not set(ids) & {e["resource"]["identifier"][0]["value"] for e in other["entry"]}
+    # one alerts/active message reports several alerts: each event its own key
+    keys = set()
+    for event in (ALERT, OFFLINE, {**ALERT, "phase": "end"}):
+        bundle = fhir.alert_bundle(BED, event, "m-9", transaction=True)
+        Bundle.model_validate(bundle)
+        entry = bundle["entry"][0]
+        keys.add(entry["request"]["ifNoneExist"])
+        assert entry["request"]["ifNoneExist"].startswith("identifier=urn:capleak:event|m-9/")
+    assert len(keys) == 3
+    # a collection (files in a directory) has no request to make conditional
+    assert "request" not in fhir.vitals_bundle(BED, VITALS, transaction=False)["entry"][0]

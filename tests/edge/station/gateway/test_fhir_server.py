@@ -75,7 +75,13 @@ def test_bundles_are_posted_in_order_and_retried_while_the_server_is_down(
         bundle = Bundle.model_validate(post["body"])
         assert bundle.type == "transaction"
         for entry in post["body"]["entry"]:
-            assert entry["request"] == {"method": "POST", "url": entry["resource"]["resourceType"]}
+            res = entry["resource"]
+            key = res["identifier"][-1]
+            assert entry["request"] == {
+                "method": "POST",
+                "url": res["resourceType"],
+                "ifNoneExist": f"identifier={key['system']}|{key['value']}",
+            }
         kinds.append(post["body"]["entry"][0]["resource"]["resourceType"])
     assert kinds == [k for k, _ in sent], "out of order"
 
