@@ -43,7 +43,7 @@ import collections
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from edge.agent.technical import fault_alert
@@ -311,7 +311,12 @@ def publish_outputs(
     everything (``acknowledged`` False if ``timeout`` ran out first); raises
     ``ConnectionError`` when the broker cannot be reached within ``timeout``.
     """
-    d = Dispatcher(config, clock=clock, reconnect_delay=(0.1, 2.0)).start()
+    # The stream is batched here, by its own time: the publisher stages each batch as one
+    # message (its own batching by wall time is off) and its pump stores what is staged in
+    # one transaction per cycle (group commit), not one fsync per batch. An alert's commit
+    # takes everything staged before it, so the order of the stream is kept.
+    unbatched = replace(config, publish=replace(config.publish, vitals_batch_s=0.0))
+    d = Dispatcher(unbatched, clock=clock, reconnect_delay=(0.1, 2.0)).start()
     n_readings = n_alerts = n_other = 0
     batch: list[Reading] = []
     batch_s = config.publish.vitals_batch_s
@@ -319,7 +324,6 @@ def publish_outputs(
     def flush() -> None:
         if batch:
             d.readings(batch)
-            d.publisher.flush()
             batch.clear()
 
     try:
@@ -343,6 +347,7 @@ def publish_outputs(
                 d.output(obj)
                 n_other += 1
         flush()
+        d.publisher.flush()
         ok = d.wait_idle(timeout)
         return PublishResult(n_readings, n_alerts, n_other, d.outbox.last_seq, ok)
     finally:

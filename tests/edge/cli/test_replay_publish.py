@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge.vocabulary import parse_time
 from tests.edge.messaging.support import validate
 from tests.support import Collector, Mosquitto, free_port, run_cli, wait_for
 
@@ -46,6 +47,20 @@ def test_replay_publishes_vitals_and_alerts_and_waits_for_the_acks(
     assert len(readings) == 90
     starts = [a["alert"]["code"] for a in col.payloads("/alerts") if a["alert"]["phase"] == "start"]
     assert "hypotension" in starts
+    # the stream's order survives the group commit: readings are numbered in the stream's
+    # order, the readings up to the alert's time before it, and a vitals message is one
+    # batch of the stream's own time (publish.vitals_batch_s, 1 s), never merged by wall time
+    alert = next(a for a in col.payloads("/alerts") if a["alert"]["code"] == "hypotension")
+    t_alert = parse_time(alert["alert"]["event_time"])
+    by_seq = sorted(col.payloads("/vitals"), key=lambda v: v["seq"])
+    stamps = []
+    for v in by_seq:
+        times = {parse_time(r["time"]) for r in v["readings"]}
+        assert len(times) == 1, "one vitals message per second of the stream"
+        stamps.append(times.pop())
+        if stamps[-1] <= t_alert:
+            assert v["seq"] < alert["seq"]
+    assert stamps == sorted(stamps)
 
 
 def test_replay_publish_without_a_broker_fails_cleanly(tmp_path) -> None:
