@@ -82,10 +82,19 @@ class Thresholds:
     )
     desaturation_suspect_min_s: float = setting(
         120.0,
-        doc="a desaturation with motion evidence (device flags, an erratic pulse, PI "
-        "collapse, a fall faster than physiology) within desaturation_evidence_s needs "
-        "this long (this project's choice, 4 x desaturation_min_s; alarm validation "
-        "against a second signal, Charbonnier & Gentil 2010, signal-processing.md)",
+        doc="a desaturation with motion evidence from a second signal (device flags, an "
+        "erratic pulse, PI collapse) within desaturation_evidence_s needs this long (this "
+        "project's choice, 4 x desaturation_min_s; alarm validation against a second "
+        "signal, Charbonnier & Gentil 2010, signal-processing.md)",
+        min=0,
+        max=3600,
+    )
+    desaturation_fast_fall_min_s: float = setting(
+        40.0,
+        doc="a desaturation whose only evidence is its own fall, faster than physiology "
+        "(spo2_implausible_fall_points), needs this long: a level that holds is not a "
+        "motion spike, and a step to a sustained 86 % still alerts within 60 s (issue 12: "
+        "spo2_confirm_s of the fast-drop filter plus this)",
         min=0,
         max=3600,
     )
@@ -127,12 +136,21 @@ class Thresholds:
     spo2_implausible_fall_points: float = setting(
         9.0,
         doc="an SpO2 fall of this many points within spo2_implausible_fall_s is faster than "
-        "physiology and is motion evidence for desaturation (issue 12: 'SpO2 cannot fall "
-        "20 points in 2 s'; this project's choice is stricter, 3 points/s: a real "
+        "physiology: the desaturation that follows must hold for "
+        "desaturation_fast_fall_min_s (this project's choice, 3 points/s: a real "
         "desaturation, even in apnoea, falls over tens of seconds, while a probe or motion "
-        "artifact falls in 1-3 s)",
+        "artifact falls in 1-3 s; see spo2_impossible_fall_points)",
         min=3,
         max=50,
+    )
+    spo2_impossible_fall_points: float = setting(
+        20.0,
+        doc="an SpO2 fall of this many points within spo2_implausible_fall_s is one "
+        "physiology cannot make (issue 12: 'SpO2 cannot fall 20 points in 2 s'): motion "
+        "evidence as strong as a device flag (desaturation_suspect_min_s); a smaller fast "
+        "fall only needs its level to hold (desaturation_fast_fall_min_s)",
+        min=3,
+        max=100,
     )
     spo2_implausible_fall_s: float = setting(
         3.0,

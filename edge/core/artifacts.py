@@ -113,17 +113,19 @@ class SpO2ArtifactFilter:
 class FastFall:
     """An SpO2 fall faster than physiology: ``points`` or more within ``window_s``.
 
-    Fed every raw sample (before any filter); :meth:`update` is ``True`` when the
-    sample lies ``points`` below the highest sample of the last ``window_s`` (a
-    sliding maximum: O(1) amortised, at most one entry per sample in the window).
-    A probe or motion artifact falls in 1-3 s; a real desaturation over tens of
-    seconds (issue 12, ``docs/core.md``).
+    Fed every raw sample (before any filter); :meth:`drop` is how far the sample lies
+    below the highest sample of the last ``window_s`` (a sliding maximum: O(1)
+    amortised, at most one entry per sample in the window), :meth:`update` whether
+    that is ``points`` or more. A probe or motion artifact falls in 1-3 s; a real
+    desaturation over tens of seconds (issue 12, ``docs/core.md``).
 
     >>> f = FastFall(points=9.0, window_s=3.0)
     >>> [f.update(float(t), v) for t, v in enumerate((97, 97, 95, 93, 91, 89, 87))]
     [False, False, False, False, False, False, False]
     >>> [f.update(10.0 + t, v) for t, v in enumerate((97, 97, 90, 87))]
     [False, False, False, True]
+    >>> f.drop(14.0, 75.0)
+    22.0
     """
 
     __slots__ = ("peaks", "points", "window_s")
@@ -134,6 +136,9 @@ class FastFall:
         self.peaks: deque[tuple[float, float]] = deque()  # (t, v), values decreasing
 
     def update(self, t: float, v: float) -> bool:
+        return self.drop(t, v) >= self.points
+
+    def drop(self, t: float, v: float) -> float:
         peaks = self.peaks
         if peaks and t < peaks[-1][0]:
             peaks.clear()  # the clock went back: start again
@@ -143,7 +148,7 @@ class FastFall:
         horizon = t - self.window_s
         while peaks[0][0] < horizon:
             peaks.popleft()
-        return peaks[0][1] - v >= self.points
+        return peaks[0][1] - v
 
 
 class MotionDetector:

@@ -114,6 +114,10 @@ class Core:
         self._pulse_avg = ExpAverage(th.pulse_average_half_life_s)  # the 'persisting' HR
         # motion evidence for desaturation: raw SpO2 falls, perfusion index
         self._fast_fall = FastFall(th.spo2_implausible_fall_points, th.spo2_implausible_fall_s)
+        self._spo2_fall_points = th.spo2_implausible_fall_points
+        self._spo2_fall_impossible = max(
+            th.spo2_impossible_fall_points, th.spo2_implausible_fall_points
+        )
         self._pi_avg = ExpAverage(300.0)
         self._pi_ratio = th.pi_collapse_ratio
         self._spo2_valid_min = th.spo2_plausible_min_pct
@@ -363,8 +367,14 @@ class Core:
                 self._emit(out, alert)
         desaturation = self._desaturation
         motion = self._motion
-        if self._fast_fall.update(t, v) or (t < motion.until and motion.active(t)):
-            desaturation.evidence(t)  # faster than physiology, or an erratic pulse
+        drop = self._fast_fall.drop(t, v)
+        if drop >= self._spo2_fall_points:
+            if drop >= self._spo2_fall_impossible:
+                desaturation.evidence(t)  # a fall physiology cannot make (issue 12)
+            else:
+                desaturation.fast_fall(t)  # faster than physiology: a level must hold
+        if t < motion.until and motion.active(t):
+            desaturation.evidence(t)  # an erratic pulse
         reason = self._spo2_clean.reject(t, v)
         if reason is not None:
             self.rejected.count("spo2", reason)

@@ -36,7 +36,12 @@ class Desaturation(Rule):
     evidence (:meth:`evidence`: device flags, an erratic pulse, a collapsing
     perfusion index, or a fall faster than physiology) within ``evidence_s``
     before it or during it needs ``suspect_min_s`` instead (alarm validation
-    against a second signal, Charbonnier & Gentil 2010). A gap of more than
+    against a second signal, Charbonnier & Gentil 2010); a run whose only evidence is
+    its own fall (:meth:`fast_fall`, faster than physiology) needs ``fast_fall_min_s``:
+    a motion spike falls fast and comes back, a level that holds is sustained, so a
+    step to 86 % that stays there still alerts within 60 s. The SatSeconds integral
+    counts each accepted sample for the time since the previous one, up to ``gap_s``
+    (a monitor reporting every 15 s or once a minute), not only for one second. A gap of more than
     ``gap_s`` (150 s: devices that report numerics once a minute, with one missed,
     still make a run) between accepted samples restarts the run and the average.
     Once on, it stays on until the integral is empty and SpO2 is
@@ -62,8 +67,10 @@ class Desaturation(Rule):
         "average_s",
         "deep_level",
         "evidence_s",
+        "fast_fall_min_s",
         "gap_s",
         "last_evidence",
+        "last_fast_fall",
         "last_time",
         "level",
         "min_s",
@@ -90,8 +97,10 @@ class Desaturation(Rule):
         shallow_min_s: float = 300.0,
         average_s: float = 16.0,
         gap_s: float = 150.0,
+        fast_fall_min_s: float | None = None,
     ) -> None:
-        self.sat = SatSeconds(limit, satseconds)
+        self.sat = SatSeconds(limit, satseconds, max_step_s=gap_s)
+        self.fast_fall_min_s = suspect_min_s if fast_fall_min_s is None else fast_fall_min_s
         self.min_s = min_s
         self.suspect_min_s = suspect_min_s
         self.evidence_s = evidence_s
@@ -107,6 +116,7 @@ class Desaturation(Rule):
         self.shallow_since = math.inf  # since when the average has been below the limit
         self.last_time = -math.inf  # last accepted sample
         self.last_evidence = -math.inf  # last motion/artifact evidence
+        self.last_fast_fall = -math.inf  # last fall faster than physiology
         self.condition = Condition(AlertCode.DESATURATION, off_s=off_s)
 
     @classmethod
@@ -122,12 +132,18 @@ class Desaturation(Rule):
             th.desaturation_deep_points,
             th.desaturation_shallow_min_s,
             th.desaturation_average_s,
+            fast_fall_min_s=th.desaturation_fast_fall_min_s,
         )
 
     def evidence(self, t: float) -> None:
         """Motion or artifact evidence at ``t`` (a flag, an erratic pulse, PI collapse, ...)."""
         if t > self.last_evidence:
             self.last_evidence = t
+
+    def fast_fall(self, t: float) -> None:
+        """SpO2 fell faster than physiology at ``t`` (:class:`edge.core.artifacts.FastFall`)."""
+        if t > self.last_fast_fall:
+            self.last_fast_fall = t
 
     def update(self, t: float, v: float) -> Alert | None:
         """An accepted SpO2 sample ``v`` at ``t``."""
@@ -175,6 +191,8 @@ class Desaturation(Rule):
             sustained = False
         elif self.last_evidence >= since - self.evidence_s:
             sustained = held >= self.suspect_min_s
+        elif self.last_fast_fall >= since - self.evidence_s:
+            sustained = held >= self.fast_fall_min_s
         else:
             sustained = True
         recovered = sat.quiet and v >= limit + self.recovery_points
