@@ -60,6 +60,10 @@ from edge.vocabulary import Alert, Reading, parse_time
 _MIN_TIME, _MAX_TIME = 0.0, 1.0e10
 #: At most this many devices are tracked for sensor_off.
 _MAX_SOURCES = 16
+#: The once-a-second checks are skipped until this long before the earliest time one of
+#: them can act: far more than the rounding of a sum of epoch seconds (< 1e-5 s), so a
+#: comparison a rule makes its own way never acts inside the margin (see ``Core._timed``).
+_DUE_MARGIN_S = 1.0
 
 
 class Core:
@@ -96,6 +100,7 @@ class Core:
         self._timeline = Timeline()
         self.now = -math.inf
         self._next_timed = -math.inf
+        self._timed_due = -math.inf  # before this, _timed has only signal_lost to tick
         self._baseline_close = -math.inf
         # SpO2 / pulse
         self._motion = MotionDetector()
@@ -146,9 +151,9 @@ class Core:
         self._handlers = {
             "spo2": self._on_spo2,
             "pulse": self._on_pulse,
-            "sbp": self._on_nibp,
-            "dbp": self._on_nibp,
-            "map": self._on_nibp,
+            "sbp": self._nibp_reading,
+            "dbp": self._nibp_reading,
+            "map": self._nibp_reading,
             "weight": self._on_weight,
             "pi": self._on_pi,
         }
@@ -212,6 +217,7 @@ class Core:
         """Close an open NIBP cycle now (end of a stream): its alerts carry its own time."""
         out: list[Output] = []
         self._close_nibp(out)
+        self._timed_due = -math.inf
         return out
 
     def dose(self, time: float) -> list[Output]:
@@ -222,6 +228,7 @@ class Core:
         self.schedule.dose(time)
         self._baselines.dose_given(time)
         self._baseline_close = -math.inf
+        self._timed_due = -math.inf
         self._emit(out, self.rules.dose_hold.dose_given(time))
         return out
 
@@ -245,6 +252,7 @@ class Core:
 
         core = cls(config)
         restore(core, data)
+        core._timed_due = -math.inf  # (it is still: the restored core has run nothing)
         return core
 
     def baselines(self) -> dict[str, dict[str, Any]]:
@@ -301,7 +309,19 @@ class Core:
         return True
 
     def _timed(self, t: float, out: list[Output]) -> None:
+        """The time-driven checks, once a second of data time (and at each ``tick``).
+
+        Until ``_timed_due`` (:meth:`_quiet_until`) every check but ``signal_lost`` is
+        known to do nothing, so only that one runs (its due time moves with each valid
+        SpO2, so it is asked every time). What can bring a check forward outside this
+        method (a dose, an NIBP reading, ``flush``) resets ``_timed_due``.
+        """
         self._next_timed = t + 1.0
+        if t < self._timed_due:
+            alert = self._signal_lost.tick(t)
+            if alert is not None:
+                self._emit(out, alert)
+            return
         if t >= self._baseline_close:
             self._baselines.close_due(t)
             self._baseline_close = self._baselines.next_close
@@ -327,6 +347,27 @@ class Core:
             self.last_dose_check = check
             out.append(check)
             self._emit(out, alert)
+        self._timed_due = self._quiet_until()
+
+    def _quiet_until(self) -> float:
+        """A time before which the checks of :meth:`_timed` but ``signal_lost`` do nothing.
+
+        Each one's own earliest time to act: a learning window closing, the open NIBP
+        cycle's window, a held cycle's release, ``nibp_overdue``, the end of the pre-dose
+        advice, the next pre-dose check; less :data:`_DUE_MARGIN_S`. Only ``_timed``
+        itself, a dose, an NIBP reading and ``flush`` change any of them.
+        """
+        return (
+            min(
+                self._baseline_close,
+                self._nibp.deadline,
+                self._held_until,
+                self._nibp_overdue.due,
+                self._dose_hold.due,
+                self.schedule.next_check(),
+            )
+            - _DUE_MARGIN_S
+        )
 
     def _flagged(self, r: Reading, t: float, out: list[Output]) -> bool:
         """Handle a reading with flags; True when it was rejected."""
@@ -421,6 +462,10 @@ class Core:
             avg.update(t, v)
 
     # ------------------------------------------------------------------ NIBP
+
+    def _nibp_reading(self, r: Reading, t: float, out: list[Output]) -> None:
+        self._timed_due = -math.inf  # a cycle opens, closes or is held: the timed checks run
+        self._on_nibp(r, t, out)
 
     def _on_nibp(self, r: Reading, t: float, out: list[Output]) -> None:
         asm = self._nibp
