@@ -2,7 +2,8 @@
 
 Each shortcut is checked against the long way on random streams: the once-a-second
 checks skipped until one is due (``Core._timed``), ``SignalLost`` keeping its next due
-time, the pre-dose schedule's ``next_check``.
+time, the pre-dose schedule's ``next_check``, and ``Core.sample`` (values, no Reading)
+against ``Core.update`` of the same Reading.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,7 +21,7 @@ from edge.core.dose import DoseSchedule
 from edge.core.indicators import Condition
 from edge.core.rules.base import r1
 from edge.core.rules.technical import SignalLost
-from edge.vocabulary import Alert, Priority, Reading
+from edge.vocabulary import FLAGS, SIGNALS, Alert, Priority, Reading
 
 T0 = 1_780_000_000.0
 BED = BedConfig("s", "u", "b")
@@ -202,3 +204,57 @@ def test_signal_lost_keeps_the_next_due_time_of_a_scan(ops: list) -> None:
         assert a == b
         assert kept._next == scan._next
         assert kept.active == scan.active
+
+
+# ---------------------------------------------------------------- Core.sample
+
+# (signal, value, seconds since the previous reading, flags, source): any signal (SpO2
+# and pulse most), values in and out of range, every flag, late and duplicate readings
+readings = st.lists(
+    st.tuples(
+        st.sampled_from(["spo2", "pulse"] * 4 + sorted(SIGNALS)),
+        st.one_of(st.floats(-5.0, 400.0), st.integers(0, 120)),
+        st.one_of(st.just(1.0), st.floats(-5.0, 5.0), st.floats(0.0, 900.0)),
+        st.frozensets(st.sampled_from(sorted(FLAGS)), max_size=2),
+        st.sampled_from(["ox", "nibp", ""]),
+    ),
+    max_size=300,
+)
+
+
+@given(readings, st.booleans())
+def test_sample_gives_what_update_of_a_reading_gives(rs: list, dose_start: bool) -> None:
+    by_value, by_reading = Core(_config(dose_start)), Core(_config(dose_start))
+    t = T0
+    for signal, value, dt, flags, source in rs:
+        t += dt
+        a = by_value.sample(signal, t, value, flags, source)
+        b = by_reading.update(Reading.of(signal, value, time=t, source=source, flags=flags))
+        assert [output_dict(o) for o in a] == [output_dict(o) for o in b]
+    a, b = by_value.tick(t + 3600.0), by_reading.tick(t + 3600.0)
+    assert [output_dict(o) for o in a] == [output_dict(o) for o in b]
+    assert json.dumps(by_value.snapshot(), default=repr) == json.dumps(
+        by_reading.snapshot(), default=repr
+    )
+    assert by_value.rejected.as_dict() == by_reading.rejected.as_dict()
+    assert by_value.trends(t).to_dict() == by_reading.trends(t).to_dict()
+
+
+def test_sample_checks_values_as_a_reading_does() -> None:
+    core = Core(_config(False))
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ValueError, match="finite"):
+            core.sample("spo2", T0, bad)
+        with pytest.raises(ValueError, match="finite"):
+            Reading.of("spo2", bad, time=T0)
+    with pytest.raises(ValueError, match="unknown flag"):
+        core.sample("pulse", T0, 80.0, frozenset({"wobbly"}))
+    with pytest.raises(ValueError, match="unknown signal"):
+        core.sample("temperature", T0, 37.0)
+    assert core.rejected.as_dict() == {}
+    assert core.sample("spo2", None, 97.0) == core.sample("pulse", -1.0, 80.0) == []
+    assert core.rejected.as_dict() == {"pulse:bad_time": 1, "spo2:bad_time": 1}
+    # an int is taken as the float a Reading.of would hold
+    core.sample("spo2", T0, 97)
+    assert core._desaturation.window[-1] == (T0, 97.0)
+    assert type(core._desaturation.window[-1][1]) is float
