@@ -231,13 +231,15 @@ class SignalLost:
         if limit is None:
             return None
         cond = self._conditions[signal]
-        if t > self._last.get(signal, -math.inf):
-            self._last[signal] = t
-            if not cond.active:
-                self._due[signal] = t + limit
+        active = cond.rank > 0
+        last = self._last
         due = self._due
+        if t > last.get(signal, -math.inf):
+            last[signal] = t
+            if not active:
+                due[signal] = t + limit
         self._next = min(due.values()) if due else math.inf
-        if not cond.active or self._now - t > limit / 10.0:
+        if not active or self._now - t > limit / 10.0:
             # only a current reading brings the signal back (within a tenth of the limit,
             # this project's judgement); a device delivering a backlog of old readings
             # would otherwise end and restart the alert on every one
