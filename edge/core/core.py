@@ -53,13 +53,19 @@ from edge.core.validation import (
     NibpCycle,
     Timeline,
     fault_reason,
+    flag_reason,
 )
-from edge.vocabulary import Alert, Reading, parse_time
+from edge.vocabulary import FLAGS, Alert, Reading, parse_time
 
 #: Readings with times outside this range (epoch s) cannot be real.
 _MIN_TIME, _MAX_TIME = 0.0, 1.0e10
 #: At most this many devices are tracked for sensor_off.
 _MAX_SOURCES = 16
+#: The once-a-second checks are skipped until this long before the earliest time one of
+#: them can act: far more than the rounding of a sum of epoch seconds (< 1e-5 s), so a
+#: comparison a rule makes its own way never acts inside the margin (see ``Core._timed``).
+_DUE_MARGIN_S = 1.0
+_NO_FLAGS: frozenset[str] = frozenset()
 
 
 class Core:
@@ -96,6 +102,7 @@ class Core:
         self._timeline = Timeline()
         self.now = -math.inf
         self._next_timed = -math.inf
+        self._timed_due = -math.inf  # before this, _timed has only signal_lost to tick
         self._baseline_close = -math.inf
         # SpO2 / pulse
         self._motion = MotionDetector()
@@ -147,12 +154,11 @@ class Core:
             start, pt.dose_interval_h * 3600.0, pt.max_doses, th.dose_check_lead_min * 60.0
         )
         self.last_dose_check: DoseCheck | None = None
+        # the Reading handlers of the signals other than SpO2 and pulse (which take values)
         self._handlers = {
-            "spo2": self._on_spo2,
-            "pulse": self._on_pulse,
-            "sbp": self._on_nibp,
-            "dbp": self._on_nibp,
-            "map": self._on_nibp,
+            "sbp": self._nibp_reading,
+            "dbp": self._nibp_reading,
+            "map": self._nibp_reading,
             "weight": self._on_weight,
             "pi": self._on_pi,
         }
@@ -170,7 +176,63 @@ class Core:
             self.now = t
             if t >= self._next_timed:
                 self._timed(t, out)
-        self._handlers[reading.signal](reading, t, out)
+        signal = reading.signal
+        if signal == "spo2":
+            self._on_spo2(t, reading.value, reading.flags, reading.source, out)
+        elif signal == "pulse":
+            self._on_pulse(t, reading.value, reading.flags, reading.source, out)
+        else:
+            self._handlers[signal](reading, t, out)
+        return out
+
+    def sample(
+        self,
+        signal: str,
+        time: float | None,
+        value: float,
+        flags: frozenset[str] = _NO_FLAGS,
+        source: str = "",
+    ) -> list[Output]:
+        """One reading given as plain values; the same as :meth:`update` of
+        ``Reading.of(signal, value, time=time, source=source, flags=flags)``.
+
+        For the 1 Hz SpO2 and pulse samples no :class:`Reading` is built (a replay of a
+        day at 1 Hz feeds 170,000 of them): the values are checked as a Reading checks
+        them (a finite number, known flags; ValueError otherwise) and take the same path
+        through the core. Any other signal is built into a Reading and given to
+        :meth:`update`.
+
+        >>> from edge.config import BedConfig, Config
+        >>> core = Core(Config(bed=BedConfig("s", "u", "b")))
+        >>> t = 1_780_000_000.0
+        >>> core.sample("spo2", t, 97.0), core.sample("pulse", t, 82.0, source="ox")
+        ([], [])
+        >>> core.sample("spo2", t + 1, 0.0, frozenset({"sensor_off"}))
+        []
+        >>> core.rejected.as_dict()
+        {'spo2:flagged': 1}
+        """
+        if signal == "spo2":
+            on = self._on_spo2
+        elif signal == "pulse":
+            on = self._on_pulse
+        else:
+            return self.update(Reading.of(signal, value, time=time, source=source, flags=flags))
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"value must be a finite number, got {value!r}")
+        if flags and not flags <= FLAGS:
+            raise ValueError(f"unknown flag(s) {sorted(flags - FLAGS)}; known: {sorted(FLAGS)}")
+        out: list[Output] = []
+        # from here on as update() (time checks and the once-a-second checks) ...
+        if time is None or not _MIN_TIME < time < _MAX_TIME:
+            self.rejected.count(signal, "bad_time")
+            return out
+        if time > self.now:
+            self.now = time
+            if time >= self._next_timed:
+                self._timed(time, out)
+        on(time, value, flags, source, out)  # ... and the same handler
         return out
 
     def screen(self, reading: Reading) -> str | None:
@@ -216,6 +278,7 @@ class Core:
         """Close an open NIBP cycle now (end of a stream): its alerts carry its own time."""
         out: list[Output] = []
         self._close_nibp(out)
+        self._timed_due = -math.inf
         return out
 
     def dose(self, time: float) -> list[Output]:
@@ -226,6 +289,7 @@ class Core:
         self.schedule.dose(time)
         self._baselines.dose_given(time)
         self._baseline_close = -math.inf
+        self._timed_due = -math.inf
         self._emit(out, self.rules.dose_hold.dose_given(time))
         return out
 
@@ -249,6 +313,7 @@ class Core:
 
         core = cls(config)
         restore(core, data)
+        core._timed_due = -math.inf  # (it is still: the restored core has run nothing)
         return core
 
     def baselines(self) -> dict[str, dict[str, Any]]:
@@ -305,7 +370,19 @@ class Core:
         return True
 
     def _timed(self, t: float, out: list[Output]) -> None:
+        """The time-driven checks, once a second of data time (and at each ``tick``).
+
+        Until ``_timed_due`` (:meth:`_quiet_until`) every check but ``signal_lost`` is
+        known to do nothing, so only that one runs (its due time moves with each valid
+        SpO2, so it is asked every time). What can bring a check forward outside this
+        method (a dose, an NIBP reading, ``flush``) resets ``_timed_due``.
+        """
         self._next_timed = t + 1.0
+        if t < self._timed_due:
+            alert = self._signal_lost.tick(t)
+            if alert is not None:
+                self._emit(out, alert)
+            return
         if t >= self._baseline_close:
             self._baselines.close_due(t)
             self._baseline_close = self._baselines.next_close
@@ -331,23 +408,47 @@ class Core:
             self.last_dose_check = check
             out.append(check)
             self._emit(out, alert)
+        self._timed_due = self._quiet_until()
 
-    def _flagged(self, r: Reading, t: float, out: list[Output]) -> bool:
+    def _quiet_until(self) -> float:
+        """A time before which the checks of :meth:`_timed` but ``signal_lost`` do nothing.
+
+        Each one's own earliest time to act: a learning window closing, the open NIBP
+        cycle's window, a held cycle's release, ``nibp_overdue``, the end of the pre-dose
+        advice, the next pre-dose check; less :data:`_DUE_MARGIN_S`. Only ``_timed``
+        itself, a dose, an NIBP reading and ``flush`` change any of them.
+        """
+        return (
+            min(
+                self._baseline_close,
+                self._nibp.deadline,
+                self._held_until,
+                self._nibp_overdue.due,
+                self._dose_hold.due,
+                self.schedule.next_check(),
+            )
+            - _DUE_MARGIN_S
+        )
+
+    def _flagged(
+        self, signal: str, flags: frozenset[str], source: str, t: float, out: list[Output]
+    ) -> bool:
         """Handle a reading with flags; True when it was rejected."""
-        flags = r.flags
         if flags.isdisjoint(FAULT_FLAGS):
             return False
-        if r.signal != "pi":
-            self.rejected.count(r.signal, fault_reason(r) or "flagged")
-        if r.signal in ("spo2", "pulse", "pi"):
+        if signal != "pi":
+            self.rejected.count(signal, flag_reason(signal, flags) or "flagged")
+        if signal in ("spo2", "pulse", "pi"):
             self.rules.desaturation.evidence(t)
         if not flags.isdisjoint(SENSOR_OFF_FLAGS):
-            self._emit(out, self.rules.sensor_off.off(r.source, t))
+            self._emit(out, self.rules.sensor_off.off(source, t))
         return True
 
     # ------------------------------------------------------------------ SpO2 / pulse
 
-    def _on_spo2(self, r: Reading, t: float, out: list[Output]) -> None:
+    def _on_spo2(
+        self, t: float, v: float, flags: frozenset[str], source: str, out: list[Output]
+    ) -> None:
         timeline = self._timeline
         last = timeline.last
         if t <= last["spo2"]:
@@ -355,12 +456,11 @@ class Core:
                 return
         elif timeline.runs:
             timeline.runs.pop("spo2", None)
-        if r.flags and self._flagged(r, t, out):
+        if flags and self._flagged("spo2", flags, source, t, out):
             return
         last["spo2"] = t
         if self._sensor_off.pending:
-            self._emit(out, self._sensor_off.on(r.source, t))
-        v = r.value
+            self._emit(out, self._sensor_off.on(source, t))
         if self._spo2_valid_min <= v <= 100.0:  # a valid reading: the signal is there
             alert = self._signal_lost.good("spo2", t)
             if alert is not None:
@@ -392,7 +492,9 @@ class Core:
             base = self._baselines.value("spo2")
             self._emit(out, self.rules.spo2_falling.update(t, trend, base))
 
-    def _on_pulse(self, r: Reading, t: float, out: list[Output]) -> None:
+    def _on_pulse(
+        self, t: float, v: float, flags: frozenset[str], source: str, out: list[Output]
+    ) -> None:
         timeline = self._timeline
         last = timeline.last
         if t <= last["pulse"]:
@@ -400,10 +502,9 @@ class Core:
                 return
         elif timeline.runs:
             timeline.runs.pop("pulse", None)
-        if r.flags and self._flagged(r, t, out):
+        if flags and self._flagged("pulse", flags, source, t, out):
             return
         last["pulse"] = t
-        v = r.value
         lo, hi = self._pulse_range
         if not lo <= v <= hi:
             self.rejected.count("pulse", "implausible")
@@ -421,7 +522,7 @@ class Core:
             self._emit(out, self.rules.tachycardia.update(t, hr, mean))
 
     def _on_pi(self, r: Reading, t: float, out: list[Output]) -> None:
-        if r.flags and self._flagged(r, t, out):
+        if r.flags and self._flagged("pi", r.flags, r.source, t, out):
             return
         avg = self._pi_avg
         v = r.value
@@ -431,6 +532,10 @@ class Core:
             avg.update(t, v)
 
     # ------------------------------------------------------------------ NIBP
+
+    def _nibp_reading(self, r: Reading, t: float, out: list[Output]) -> None:
+        self._timed_due = -math.inf  # a cycle opens, closes or is held: the timed checks run
+        self._on_nibp(r, t, out)
 
     def _on_nibp(self, r: Reading, t: float, out: list[Output]) -> None:
         asm = self._nibp
@@ -526,7 +631,7 @@ class Core:
                 return
         elif timeline.runs:
             timeline.runs.pop("weight", None)
-        if r.flags and self._flagged(r, t, out):
+        if r.flags and self._flagged("weight", r.flags, r.source, t, out):
             return
         timeline.last["weight"] = t
         v = r.value

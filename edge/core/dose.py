@@ -109,7 +109,12 @@ class DoseSchedule:
         if self.start is None:
             return None
         k = max(0, math.ceil((now - self.start) / self.interval_s))
-        return None if k >= self.max_doses else self.start + k * self.interval_s
+        return None if k >= self.max_doses else self._nth_due(k)
+
+    def _nth_due(self, k: int) -> float:
+        """The configured due time of dose ``k + 1`` (increases with ``k``)."""
+        assert self.start is not None
+        return self.start + k * self.interval_s
 
     def next_due(self, now: float) -> tuple[float, int] | None:
         """The next due dose at or after ``now`` (time, dose number), or None."""
@@ -130,6 +135,33 @@ class DoseSchedule:
             self.checked_due = due
             return due
         return None
+
+    def next_check(self) -> float:
+        """A time before which :meth:`check_due` returns None, whatever time it is asked.
+
+        The check of a due time runs from ``lead_s`` before it, once, so this is the
+        earliest due time not checked yet, less ``lead_s`` (``inf``: none before the next
+        dose is recorded). Only :meth:`check_due` and :meth:`dose` change it.
+
+        >>> s = DoseSchedule(start=0.0, interval_s=8 * 3600.0, max_doses=2, lead_s=7200.0)
+        >>> s.next_check(), s.check_due(s.next_check()), s.next_check()
+        (-7200.0, 0.0, 21600.0)
+        >>> s.check_due(21600.0), s.next_check()
+        (28800.0, inf)
+        """
+        checked = self.checked_due
+        if self.last_dose is not None:
+            due = self.last_dose + self.interval_s
+            if self.given >= self.max_doses or due <= checked:
+                return math.inf
+            return due - self.lead_s
+        if self.start is None:
+            return math.inf
+        # check_due asks about some dose k: one already checked has a due time <= checked
+        k = 0 if checked < self.start else math.floor((checked - self.start) / self.interval_s)
+        while k < self.max_doses and self._nth_due(k) <= checked:
+            k += 1
+        return self._nth_due(k) - self.lead_s if k < self.max_doses else math.inf
 
     def dose_number(self, due: float) -> int:
         if self.last_dose is not None:

@@ -73,13 +73,21 @@ def derive_map(sbp: float, dbp: float) -> float:
     return dbp + (sbp - dbp) / 3.0
 
 
-def fault_reason(reading: Reading) -> str | None:
-    """Why a single reading is unusable (``flagged``/``unstable``/``implausible``), or None."""
-    flags = reading.flags
+def flag_reason(signal: str, flags: frozenset[str]) -> str | None:
+    """Why a reading of ``signal`` with ``flags`` is unusable by its flags (``flagged``,
+    weight ``unstable``), or None."""
     if flags and not flags.isdisjoint(FAULT_FLAGS):
-        if reading.signal == "weight" and Flag.UNSTABLE in flags:
+        if signal == "weight" and Flag.UNSTABLE in flags:
             return "unstable"
         return "flagged"
+    return None
+
+
+def fault_reason(reading: Reading) -> str | None:
+    """Why a single reading is unusable (``flagged``/``unstable``/``implausible``), or None."""
+    reason = flag_reason(reading.signal, reading.flags)
+    if reason is not None:
+        return reason
     lo, hi = PLAUSIBLE[reading.signal]
     if not lo <= reading.value <= hi:
         return "implausible"

@@ -130,6 +130,11 @@ class DoseHold(Rule):
             return check, cond.force(t, None, "pre-dose check: no hold criterion met", {})
         return check, None
 
+    @property
+    def due(self) -> float:
+        """When :meth:`tick` ends the advice (``inf``: no advice)."""
+        return self.hold_until if self.condition.active else math.inf
+
     def tick(self, t: float) -> Alert | None:
         """The time is ``t``: the advice ends when the dose's due time has passed."""
         if not self.condition.active or t < self.hold_until:

@@ -112,6 +112,12 @@ class NibpOverdue(Rule):
         self.last: float | None = None  # time of the last usable cycle
         self.condition = Condition(AlertCode.NIBP_OVERDUE)
 
+    @property
+    def due(self) -> float:
+        """The alert starts only after this time (``inf``: no cycle yet, or already on)."""
+        last = self.last
+        return math.inf if last is None or self.condition.active else last + self.interval_s
+
     def tick(self, t: float) -> Alert | None:
         """The time is ``t``."""
         last = self.last
@@ -177,13 +183,16 @@ class SignalLost:
     (True, 'end')
     """
 
-    __slots__ = ("_conditions", "_last", "_next", "_now", "limits_s")
+    __slots__ = ("_conditions", "_due", "_last", "_next", "_now", "limits_s")
 
     def __init__(self, limits_s: Mapping[str, float]) -> None:
         self.limits_s = dict(limits_s)
         self._last: dict[str, float] = {}  # signal -> time of its last valid reading
         self._conditions = {s: Condition(AlertCode.SIGNAL_LOST, source=s) for s in self.limits_s}
-        self._next = math.inf  # the earliest time a signal can be lost
+        # signal -> last + limit, for each signal with a last valid time and no active
+        # alert (kept as the state changes, so _next is a min() over a dict, not a scan)
+        self._due: dict[str, float] = {}
+        self._next = math.inf  # the earliest time a signal can be lost: a min() of _due
         self._now = -math.inf  # the latest time ticked
 
     @property
@@ -211,51 +220,48 @@ class SignalLost:
             cond = self._conditions.get(signal)
             if cond is not None:
                 load(cond, values)
-        self._next = min(
-            (v + self.limits_s[s] for s, v in self._last.items() if not self._conditions[s].active),
-            default=math.inf,
-        )
+        self._due = {
+            s: v + self.limits_s[s] for s, v in self._last.items() if not self._conditions[s].active
+        }
+        self._next = min(self._due.values(), default=math.inf)
 
     def good(self, signal: str, t: float) -> Alert | None:
         """A valid reading of ``signal`` at ``t``."""
         limit = self.limits_s.get(signal)
         if limit is None:
             return None
-        if t > self._last.get(signal, -math.inf):
-            self._last[signal] = t
-        self._next = min(
-            (
-                last + self.limits_s[s]
-                for s, last in self._last.items()
-                if not self._conditions[s].active
-            ),
-            default=math.inf,
-        )
         cond = self._conditions[signal]
-        if not cond.active or self._now - t > limit / 10.0:
+        active = cond.rank > 0
+        last = self._last
+        due = self._due
+        if t > last.get(signal, -math.inf):
+            last[signal] = t
+            if not active:
+                due[signal] = t + limit
+        self._next = min(due.values()) if due else math.inf
+        if not active or self._now - t > limit / 10.0:
             # only a current reading brings the signal back (within a tenth of the limit,
             # this project's judgement); a device delivering a backlog of old readings
             # would otherwise end and restart the alert on every one
             return None
+        # back: watched again from its last valid time (_next takes it in from the next
+        # valid reading on, as it always has)
+        due[signal] = self._last[signal] + limit
         return cond.force(t, None, f"{signal}: valid readings again", {})
 
     def tick(self, t: float) -> Alert | None:
         """The time is ``t``: start the alert for a signal silent or invalid too long."""
-        self._now = max(self._now, t)
+        if t > self._now:
+            self._now = t
         if t <= self._next:
             return None
         for signal, last in self._last.items():
             cond = self._conditions[signal]
             limit = self.limits_s[signal]
             if not cond.active and t - last > limit:
-                self._next = min(
-                    (
-                        v + self.limits_s[s]
-                        for s, v in self._last.items()
-                        if s != signal and not self._conditions[s].active
-                    ),
-                    default=math.inf,
-                )
+                due = self._due
+                del due[signal]
+                self._next = min(due.values(), default=math.inf)
                 minutes = (t - last) / 60.0
                 return cond.force(
                     t,

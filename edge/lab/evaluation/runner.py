@@ -26,8 +26,8 @@ import numpy as np
 from edge.config import BedConfig, Config
 from edge.lab.evaluation.comparators import monitor_alarms, news2_alerts
 from edge.lab.evaluation.metrics import PatientOutcome
-from edge.lab.patient import ARTIFACT_MODELS, Scenario, generate
-from edge.vocabulary import Alert, Kind, Priority
+from edge.lab.patient import ARTIFACT_MODELS, SOURCE, Scenario, generate
+from edge.vocabulary import UNIT_OF, Alert, Kind, Priority, Reading
 
 log = logging.getLogger(__name__)
 
@@ -95,25 +95,39 @@ def alert_instances(
     return out
 
 
+def _sample_by_update(update: Callable[[Reading], Any]) -> Callable[..., Any]:
+    """``sample(signal, time, value, flags, source)`` for a detector with ``update`` only."""
+
+    def sample(signal: str, time: float, value: float, flags: frozenset[str], source: str) -> Any:
+        return update(Reading(time, signal, value, UNIT_OF[signal], source, flags))
+
+    return sample
+
+
 def replay_core(scenario: Scenario, make: Callable[[Config], Any], config: Config) -> list:
-    """Feed the scenario to a fresh detector; returns ``(time, output)`` pairs."""
+    """Feed the scenario to a fresh detector; returns ``(time, output)`` pairs.
+
+    The rows go in as plain values (``Core.sample``: no :class:`Reading` is built for
+    the 1 Hz SpO2 and pulse); a detector without ``sample`` gets each row as a Reading
+    (what ``streams.readings()`` builds) through ``update``.
+    """
     core = make(patient_config(config, scenario))
     outputs: list[tuple[float, Any]] = []
     next_tick = scenario.streams.start + TICK_S
-    update, tick, dose = core.update, core.tick, core.dose
-    for item in scenario.streams.readings():
-        if isinstance(item, float):  # a dose
-            for o in dose(item) or ():
-                outputs.append((item, o))
+    tick, dose = core.tick, core.dose
+    sample = getattr(core, "sample", None) or _sample_by_update(core.update)
+    source = SOURCE
+    for t, signal, value, flags in scenario.streams.rows():
+        if signal == "dose":
+            for o in dose(t) or ():
+                outputs.append((t, o))
             continue
-        t = item.time
-        assert t is not None  # the virtual patient stamps every reading
         if t >= next_tick:
             while t >= next_tick:
                 for o in tick(next_tick) or ():
                     outputs.append((next_tick, o))
                 next_tick += TICK_S
-        res = update(item)
+        res = sample(signal, t, value, flags, source)
         if res:
             for o in res:
                 outputs.append((t, o))

@@ -45,6 +45,7 @@ __all__ = [
     "COHORT_MIX",
     "DEFAULT_START",
     "SEVERITIES",
+    "SOURCE",
     "PatientParams",
     "Scenario",
     "generate",
@@ -54,6 +55,9 @@ __all__ = [
 #: Artifact models: "a" (measurement.py) and "b" (artifacts_b/), the core was tuned on
 #: both; "c" (artifacts_c/), never tuned on.
 ARTIFACT_MODELS = ("a", "b", "c")
+#: The device name (``source``) of a virtual patient's readings, unless told otherwise
+#: (the default of every model's ``streams.readings()``).
+SOURCE = "virtual-patient"
 #: Third seed element of model B's generator, so B's artifacts never share draws with the
 #: patient (the patient and its truth are the same under A and B).
 MODEL_B_STREAM = 0xB
@@ -154,7 +158,7 @@ def scenario_readings(
     seed: int = 0,
     start: float = DEFAULT_START,
     days: float = 5.0,
-    source: str = "virtual-patient",
+    source: str = SOURCE,
 ) -> Iterator[Reading]:
     """The device readings of one virtual patient in time order (doses left out).
 

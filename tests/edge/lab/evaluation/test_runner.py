@@ -67,6 +67,32 @@ def test_replay_feeds_every_reading_doses_and_ticks():
     assert core.ticks == pytest.approx(0.5 * 1440, abs=2)
 
 
+@pytest.mark.parametrize("artifacts", ["a", "b", "c"])
+def test_the_value_feed_gives_what_the_reading_feed_gives(artifacts):
+    # the core gets SpO2 and pulse as values (Core.sample); a detector with update()
+    # only gets the Readings streams.readings() builds: the same outputs at the same times
+    from edge.core import Core, output_dict
+
+    class ReadingsOnly:
+        def __init__(self, config):
+            core = Core(config)
+            self.update, self.tick, self.dose = core.update, core.tick, core.dose
+
+    sc = generate("severe", seed=1, days=1.5, artifacts=artifacts)
+    config = load_detector("edge.lab.evaluation.runner:default_config")()
+    by_value = replay_core(sc, Core, config)
+    by_reading = replay_core(sc, ReadingsOnly, config)
+    assert len(by_value) > 10
+    assert [(t, output_dict(o)) for t, o in by_value] == [
+        (t, output_dict(o)) for t, o in by_reading
+    ]
+    readings = [r for r in sc.streams.readings() if not isinstance(r, float)]
+    rows = [(t, s, v, f) for t, s, v, f in sc.streams.rows() if s != "dose"]
+    assert [(r.time, r.signal, r.value, r.flags, r.source) for r in readings] == [
+        (*row, "virtual-patient") for row in rows
+    ]
+
+
 def test_bad_detector_is_a_clear_error():
     with pytest.raises(EvaluationError, match="module:attr"):
         load_detector("nonsense")
