@@ -181,6 +181,11 @@ class SignalLost:
     (True, 'start')
     >>> rule.good("spo2", 1_000.0) is None, rule.good("spo2", 4_980.0).phase.value
     (True, 'end')
+
+    One valid reading that ends it, then silence again, raises it again:
+
+    >>> rule.tick(5_580.0) is None, rule.tick(5_581.0).phase.value
+    (True, 'start')
     """
 
     __slots__ = ("_conditions", "_due", "_last", "_next", "_now", "limits_s")
@@ -244,9 +249,11 @@ class SignalLost:
             # this project's judgement); a device delivering a backlog of old readings
             # would otherwise end and restart the alert on every one
             return None
-        # back: watched again from its last valid time (_next takes it in from the next
-        # valid reading on, as it always has)
-        due[signal] = self._last[signal] + limit
+        # back: watched again from its last valid time, at once (a single valid reading
+        # and silence again must raise it again)
+        due[signal] = back = self._last[signal] + limit
+        if back < self._next:
+            self._next = back
         return cond.force(t, None, f"{signal}: valid readings again", {})
 
     def tick(self, t: float) -> Alert | None:

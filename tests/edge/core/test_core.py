@@ -844,6 +844,12 @@ def test_signal_lost_after_ten_minutes_without_valid_spo2() -> None:
     assert alerts(quiet.tick(T0 + 4 + 599)) == []
     assert [a.code for a in quiet.tick(T0 + 4 + 601)] == ["signal_lost"]
     assert quiet.active == {"signal_lost/spo2": "medium"}
+    # one valid reading ends it; silence again raises it again (it used to stay silent)
+    back = alerts(run(quiet, spo2_stream([97.0], start=T0 + 3700)))
+    assert [(a.code, a.phase.value) for a in back] == [("signal_lost", "end")]
+    assert alerts(quiet.tick(T0 + 3700 + 600)) == []
+    again = quiet.tick(T0 + 3700 + 601)
+    assert [(a.code, a.phase.value) for a in again] == [("signal_lost", "start")]
 
 
 def test_sleep_like_dips_to_87_88_do_not_alert_a_saturation_that_stays_does() -> None:

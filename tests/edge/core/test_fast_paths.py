@@ -156,7 +156,14 @@ class ScanningSignalLost(SignalLost):
         cond = self._conditions[signal]
         if not cond.active or self._now - t > limit / 10.0:
             return None
-        return cond.force(t, None, f"{signal}: valid readings again", {})
+        alert = cond.force(t, None, f"{signal}: valid readings again", {})
+        # back: watched again at once (without this, one valid reading and silence again
+        # never raised it again, a bug found while making the scan incremental)
+        self._next = min(
+            (v + self.limits_s[s] for s, v in self._last.items() if not self._conditions[s].active),
+            default=math.inf,
+        )
+        return alert
 
     def tick(self, t: float) -> Alert | None:
         self._now = max(self._now, t)
