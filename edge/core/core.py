@@ -487,7 +487,7 @@ class Core:
             # a finished minute of SpO2; t (the reading that closed it) is the alert time
             tm, mean, _n = done
             self._spo2_minute = (tm, mean)
-            self._baselines.observe("spo2", tm, mean)
+            self._learn("spo2", tm, mean)
             trend = self.trend["spo2"].update(tm, mean)
             base = self._baselines.value("spo2")
             self._emit(out, self.rules.spo2_falling.update(t, trend, base))
@@ -517,7 +517,7 @@ class Core:
             tm, mean, _n = done
             hr = self._pulse_avg.update(tm, mean).value
             assert hr is not None
-            self._baselines.observe("pulse", tm, mean)
+            self._learn("pulse", tm, mean)
             self.trend["pulse"].update(tm, mean)
             self._emit(out, self.rules.tachycardia.update(t, hr, mean))
 
@@ -602,6 +602,17 @@ class Core:
             self.rejected.count("nibp", "outlier", n)
         self._accept_cycle(cycle, out)
 
+    def _learn(self, signal: str, t: float, value: float) -> None:
+        """Feed a baseline's learning window. A window that now has an end (its first value,
+        or BP reaching its quality) brings :meth:`_timed` forward, so it closes on time
+        even when no further value comes (a baseline used to wait for the next one)."""
+        baselines = self._baselines
+        baselines.observe(signal, t, value)
+        close = baselines.next_close
+        if close < self._baseline_close:
+            self._baseline_close = close
+            self._timed_due = -math.inf
+
     def _release_held(self, out: list[Output]) -> None:
         """The outlier gate holds a cycle at most one re-measure interval, then uses it."""
         held, self._held = self._held, None
@@ -617,7 +628,7 @@ class Core:
             if value is not None:
                 self.trend[signal].update(t, value)
                 if signal != "dbp":
-                    self._baselines.observe(signal, t, value)
+                    self._learn(signal, t, value)
         self._emit(out, self.rules.nibp_overdue.measured(t))
         self._emit(out, self.rules.bp_falling.update(c, self.trend, self._baselines))
         self._emit(out, self.rules.hypotension.update(c))
@@ -645,6 +656,6 @@ class Core:
         trend = self.trend["weight"]
         baselines = self._baselines
         for tw, w in accepted:
-            baselines.observe("weight", tw, w)
+            self._learn("weight", tw, w)
             trend.update(tw, w)
             self._emit(out, self.rules.weight_gain.update(tw, trend, baselines.value("weight")))

@@ -920,3 +920,15 @@ def test_a_cycle_charted_minutes_behind_the_oximeter_is_assembled_whole() -> Non
     assert core.rejected.as_dict().get("map:late_part", 0) == 0
     assert core.last_nibp is not None and core.last_nibp.sbp == 118.0
     assert core.trend["sbp"].n == 6
+
+
+def test_a_learning_window_closes_on_time_without_a_further_value() -> None:
+    """The SpO2 window (baseline_learn_h, 2 h) ends 2 h after its first minute: a tick after
+    that makes the baseline, though no SpO2 came since (it used to wait for the next one)."""
+    core = make_core()
+    run(core, spo2_stream([96.0] * 6600))  # 110 min of SpO2, then nothing
+    assert core.baselines().get("spo2", {}).get("source") != "learned"
+    for k in range(0, 700, 60):
+        core.tick(T0 + 6600 + k)
+    b = core.baselines()["spo2"]
+    assert (b["source"], b["value"]) == ("learned", 96.0)
