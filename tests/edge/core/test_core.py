@@ -781,6 +781,31 @@ def test_desaturation_sustained_86_alerts_within_60_s_a_20_s_dip_does_not() -> N
     assert alerts(run(make_core(), oximeter(samples)), "desaturation") == []
 
 
+def test_desaturation_from_sparse_numerics_counts_each_sample_for_its_interval() -> None:
+    """A monitor reporting numerics every 15 s or once a minute: a sustained 86 % alerts
+    within 60 s (SatSeconds counts each sample for its interval, up to the run gap), one
+    low sample between normal ones does not."""
+    for period in (15, 60):
+        core = make_core()
+        n_base = 3600 // period
+        samples = [(97.0, 80.0)] * n_base + [(86.0, 82.0)] * (600 // period)
+        out = []
+        for k, (spo2, pulse) in enumerate(samples):
+            t = T0 + k * period
+            out += core.update(Reading.of("spo2", spo2, time=t, source="ox"))
+            out += core.update(Reading.of("pulse", pulse, time=t, source="ox"))
+        desat = alerts(out, "desaturation")
+        assert desat and desat[0].time - (T0 + n_base * period) <= 60, period
+        core = make_core()
+        out = []
+        for k in range(2 * n_base):
+            t = T0 + k * period
+            out += core.update(
+                Reading.of("spo2", 86.0 if k == n_base else 97.0, time=t, source="ox")
+            )
+        assert alerts(out, "desaturation") == [], period
+
+
 def test_desaturation_with_motion_evidence_needs_longer() -> None:
     calm: frozenset[str] = frozenset()
     motion = frozenset({"artifact"})
