@@ -213,6 +213,31 @@ def test_signal_lost_keeps_the_next_due_time_of_a_scan(ops: list) -> None:
         assert kept.active == scan.active
 
 
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["spo2", "pulse", "tick"]), st.floats(0.0, 200.0)),
+        max_size=120,
+    )
+)
+def test_signal_lost_never_stays_silent_about_a_silent_signal(ops: list) -> None:
+    """The invariant the incremental version once broke: whatever came before, a watched
+    signal that had a valid reading, has no active alert and then stays silent longer than
+    its limit is reported at the next tick after the limit."""
+    limits = {"spo2": 60.0, "pulse": 150.0}
+    rule = SignalLost(limits)
+    t = 0.0
+    for op, dt in ops:
+        t += dt
+        _ = rule.tick(t) if op == "tick" else rule.good(op, t)
+    watched = [s for s in limits if s in rule._last and not rule.conditions[s].active]
+    started = set()
+    for k in range(len(limits) + 1):  # one start per tick: every silent one within a few
+        a = rule.tick(t + 1000.0 + k)
+        if a is not None:
+            started.add(a.source)
+    assert set(watched) <= started
+
+
 # ---------------------------------------------------------------- Core.sample
 
 # (signal, value, seconds since the previous reading, flags, source): any signal (SpO2
