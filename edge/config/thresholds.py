@@ -290,6 +290,22 @@ class Thresholds:
         min=1,
         max=720,
     )
+    weight_jump_kg: float = setting(
+        3.0,
+        doc="a weighing further than this (plus weight_jump_kg_per_h for each hour since the "
+        "last accepted one) from the last accepted weight is held for the next weighing: "
+        "not fluid but a transcription error or something on the scale (issue 12: scale "
+        "outliers of +-3 kg and re-weighing)",
+        min=0.5,
+        max=50,
+    )
+    weight_jump_kg_per_h: float = setting(
+        0.25,
+        doc="the fastest weight change fluid explains, kg per hour (JUDGEMENT: HDIL-2 gains "
+        "about +4 kg in 5 days, clinical.md; fluid boluses of 250-500 mL, Betof Warner 2024)",
+        min=0,
+        max=10,
+    )
     weight_hysteresis_pct: float = setting(
         1.0,
         doc="weight_gain steps down only this many % below a step (scale error ~0.5 %)",

@@ -284,6 +284,58 @@ class _Level(Protocol):
     def n(self) -> int: ...
 
 
+class WeightJumpGate:
+    """A weight further from the last one than fluid can move in the time between is held
+    for the next weighing (a transcription error, a wrong patient, something on the scale).
+
+    CLS gains about +4 kg in 5 days (clinical.md); boluses come 250-500 mL at a time
+    (Betof Warner 2024), so more than ``jump_kg`` plus ``kg_per_h`` for each hour since
+    the last accepted weight is not fluid. Such a weight is held: the next weighing within
+    ``confirm_kg`` of it confirms it (both are used), one that is plausible against the last
+    accepted weight refutes it (rejected, ``implausible_jump``): the re-weigh decides, as it
+    does for a cuff reading. Runs before :class:`WeightStepFilter` on the raw weights.
+
+    :meth:`add` returns ``(weights to use, rejected count)``.
+
+    >>> g = WeightJumpGate(jump_kg=3.0, kg_per_h=0.25, confirm_kg=1.5)
+    >>> g.add(0.0, 59.5), g.add(12 * 3600.0, 70.7)       # +11.2 kg in 12 h: held
+    (([(0.0, 59.5)], 0), ([], 0))
+    >>> g.add(12.5 * 3600.0, 60.6)                       # the re-weigh: refuted
+    ([(45000.0, 60.6)], 1)
+    >>> g.add(24.5 * 3600.0, 68.6), g.add(25 * 3600.0, 68.2)   # +8 kg in 12 h, re-weighed
+    (([], 0), ([(88200.0, 68.6), (90000.0, 68.2)], 0))
+    >>> g.add(49 * 3600.0, 74.0)                         # +5.8 kg in a day: fluid can
+    ([(176400.0, 74.0)], 0)
+    """
+
+    __slots__ = ("confirm_kg", "held", "jump_kg", "kg_per_h", "last")
+
+    def __init__(self, jump_kg: float, kg_per_h: float, confirm_kg: float) -> None:
+        self.jump_kg = jump_kg
+        self.kg_per_h = kg_per_h
+        self.confirm_kg = confirm_kg
+        self.last: tuple[float, float] | None = None  # the last accepted (time, kg)
+        self.held: tuple[float, float] | None = None
+
+    def add(self, time: float, value: float) -> tuple[list[tuple[float, float]], int]:
+        last = self.last
+        if last is None:
+            self.last = (time, value)
+            return [(time, value)], 0
+        held = self.held
+        allowed = self.jump_kg + self.kg_per_h * max(0.0, time - last[0]) / 3600.0
+        if abs(value - last[1]) <= allowed:
+            self.held = None
+            self.last = (time, value)
+            return [(time, value)], 1 if held is not None else 0
+        if held is not None and abs(value - held[1]) <= self.confirm_kg:
+            self.held = None
+            self.last = (time, value)
+            return [held, (time, value)], 0
+        self.held = (time, value)
+        return [], 1 if held is not None else 0
+
+
 class WeightStepFilter:
     """Bed-scale steps are equipment or people, never fluid: reject or tare them.
 

@@ -36,6 +36,7 @@ from edge.core.artifacts import (
     Rejections,
     SpO2ArtifactFilter,
     SpO2Cleaner,
+    WeightJumpGate,
     WeightStepFilter,
 )
 from edge.core.baselines import Baseline, Baselines
@@ -137,6 +138,9 @@ class Core:
         self.last_nibp: NibpCycle | None = None
         # weight
         self._weight_range = PLAUSIBLE["weight"]
+        self._weight_jumps = WeightJumpGate(
+            th.weight_jump_kg, th.weight_jump_kg_per_h, th.weight_step_kg
+        )
         self._weight_steps = WeightStepFilter(th.weight_step_kg, th.weight_step_window_min * 60)
         # the rules (edge.core.rules), each with its condition
         self.rules = RuleSet(th, _MAX_SOURCES)
@@ -650,9 +654,15 @@ class Core:
         if not lo <= v <= hi:
             self.rejected.count("weight", "implausible")
             return
-        accepted, rejected, reason = self._weight_steps.add(t, v)
-        if rejected:
-            self.rejected.count("weight", reason, rejected)
+        plausible, jumped = self._weight_jumps.add(t, v)
+        if jumped:
+            self.rejected.count("weight", "implausible_jump", jumped)
+        accepted: list[tuple[float, float]] = []
+        for tj, vj in plausible:
+            steps, rejected, reason = self._weight_steps.add(tj, vj)
+            accepted += steps
+            if rejected:
+                self.rejected.count("weight", reason, rejected)
         trend = self.trend["weight"]
         baselines = self._baselines
         for tw, w in accepted:

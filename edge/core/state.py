@@ -89,6 +89,11 @@ def snapshot(core: Core) -> dict[str, Any]:
         "trends": {s: _fields(t, _TREND) for s, t in core.trend.items()},
         "pulse_average": _fields(core._pulse_avg, _EXP_AVERAGE),
         "weight_steps": _fields(core._weight_steps, _WEIGHT_STEPS),
+        # [last accepted (t, kg), held (t, kg)], each a pair or null
+        "weight_jumps": [
+            None if p is None else list(p)
+            for p in (core._weight_jumps.last, core._weight_jumps.held)
+        ],
         "timeline": dict(core._timeline.last),
         "last_nibp": None
         if nibp is None
@@ -149,6 +154,10 @@ def _restore(core: Core, data: Mapping[str, Any]) -> None:
             _load(core.trend[signal], values, _TREND)
     _load(core._pulse_avg, data["pulse_average"], _EXP_AVERAGE)
     _load(core._weight_steps, data["weight_steps"], _WEIGHT_STEPS)
+    jumps = data.get("weight_jumps")  # absent in a snapshot from before the gate
+    if jumps is not None:
+        j_last, j_held = (None if p is None else (float(p[0]), float(p[1])) for p in jumps)
+        core._weight_jumps.last, core._weight_jumps.held = j_last, j_held
     last = core._timeline.last
     last.update({str(k): float(v) for k, v in dict(data["timeline"]).items() if k in last})
     nibp = data["last_nibp"]

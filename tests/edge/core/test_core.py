@@ -208,6 +208,25 @@ def test_bed_scale_step_that_reverses_is_not_weight_gain() -> None:
     assert core.rejected["weight:step_reversed"] == 15
 
 
+def test_a_weight_fluid_cannot_explain_waits_for_the_re_weigh() -> None:
+    """A standing scale twice a day; one weighing +11 kg (a transcription error): held, not
+    weight_gain; the re-weigh refutes it, and a later re-weigh-less one is refuted by the next
+    plausible weighing. A real gain of 0.2 kg/h is never held."""
+    core = make_core(baseline_weight_kg=60.0)
+    w = [(0, 60.0), (12, 60.3), (24, 71.4), (24.5, 60.5), (36, 60.4), (48, 70.9), (60, 60.6)]
+    out = run(core, [Reading.of("weight", v, time=T0 + h * 3600, source="scale") for h, v in w])
+    assert alerts(out, "weight_gain") == []
+    assert core.rejected["weight:implausible_jump"] == 2
+    assert core.trends().weight_gain_pct == pytest.approx(1, abs=0.5)
+    real = make_core(baseline_weight_kg=60.0)
+    gain = [
+        Reading.of("weight", 60 + 0.2 * h, time=T0 + h * 3600, source="s") for h in range(0, 96, 12)
+    ]
+    run(real, gain)
+    assert real.rejected["weight:implausible_jump"] == 0
+    assert real.trends().weight_gain_pct == pytest.approx(100 * 0.2 * 84 / 60, abs=3)
+
+
 def pulse_run(start: float, *levels: tuple[float, float]) -> list[Reading]:
     """1 Hz pulse readings: ``(seconds, bpm)`` segments one after the other."""
     out, t = [], start
