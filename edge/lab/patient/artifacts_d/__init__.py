@@ -79,17 +79,21 @@ def measure_d(traj: Trajectory, rng: np.random.Generator, start: float) -> Strea
     """What model D's devices and charting report for ``traj`` (epoch ``start``)."""
     events: dict[str, int] = {}
     n = int(traj.t[-1]) + 1
-    clock = monitor_clock(rng, n, events)
-    nibp = measure_nibp(traj, rng, start, clock, events)
-    ox = measure_oximeter(traj, rng, start, np.asarray(nibp.ends, dtype=float), events)
-    baseline = admission_weight(traj, rng, events)
-    weights = measure_weights(traj, rng, start, events)
-    doses = chart_doses(traj.doses_given, rng, start, events)
+    # one generator per device, so a change in one device's draws leaves the others alone
+    clock_rng, nibp_rng, ox_rng, link_rng, weight_rng, mar_rng, row_rng = (
+        np.random.default_rng(s) for s in rng.integers(0, 2**63 - 1, 7).tolist()
+    )
+    clock = monitor_clock(clock_rng, n, events)
+    nibp = measure_nibp(traj, nibp_rng, start, clock, events)
+    ox = measure_oximeter(traj, ox_rng, start, np.asarray(nibp.ends, dtype=float), events)
+    baseline = admission_weight(traj, weight_rng, events)
+    weights = measure_weights(traj, weight_rng, start, events)
+    doses = chart_doses(traj.doses_given, mar_rng, start, events)
 
     rows = _Rows()
     sec = np.flatnonzero(ox.shown)
     stamp = start + ox.t[sec] + clock[sec]
-    idx, arrival = deliver(ox.t[sec], rng, events)
+    idx, arrival = deliver(ox.t[sec], link_rng, events)
     s = sec[idx]
     st = stamp[idx]
     rows.add(arrival, st, SIG["spo2"], ox.spo2[s], ox.flag[s])
@@ -98,7 +102,7 @@ def measure_d(traj: Trajectory, rng: np.random.Generator, start: float) -> Strea
     rows.add(arrival[pi] + _PI_AFTER_S, st[pi], SIG["pi"], ox.pi[s][pi], ox.flag[s][pi])
 
     for c in nibp.cycles:
-        jitter = rng.uniform(0.0, 1e-3, 3)  # parts charted together come in any order
+        jitter = row_rng.uniform(0.0, 1e-3, 3)  # parts charted together come in any order
         for k, (name, v) in enumerate((("sbp", c.sbp), ("map", c.map), ("dbp", c.dbp))):
             if np.isnan(v):
                 continue

@@ -304,6 +304,7 @@ def measure_oximeter(
     for s, e in sorted(episodes):
         log.append(("low_perfusion", float(s), float(e), round(float(pi[s:e].min()), 3)))
         events["low_perfusion"] += 1
+    pi = np.round(np.clip(pi, 0.01, 20.0), 2)  # as reported; the flags follow the reported PI
     low = pi < LOWPERF_PI_FLAG
     weak = np.clip(1.0 - pi / LOWPERF_PI_FLAG, 0.0, 1.0)
     spo2 -= LOWPERF_BIAS * weak + np.abs(rng.normal(0.0, LOWPERF_NOISE_SD, n)) * weak
@@ -359,7 +360,6 @@ def measure_oximeter(
 
     spo2 = np.clip(np.round(spo2), 1.0, 100.0)
     pulse = np.clip(np.round(pulse), 25.0, 250.0)
-    pi = np.round(np.clip(pi, 0.01, 20.0), 2)
     blank = (flag == F_SEARCHING) | (flag == F_SENSOR_OFF)
     spo2[blank] = pulse[blank] = pi[blank] = 0.0
     log.sort(key=lambda e: e[1])
