@@ -46,7 +46,10 @@ it, marked with its source or JUDGEMENT; deterministic for the generator it is g
 **Conventions.** Times in ``log`` are true seconds from ``start``; the views (``ox_t``
 ...) are what the bedside devices showed, stamped by their clocks: they include seconds
 that the link later lost (a bedside monitor still shows them) and leave out a silent
-device's seconds. Under ``searching``/``sensor_off`` SpO2, pulse and PI are 0. Only
+device's seconds. ``log`` holds the oximeter episodes ``(kind, start s, end s, detail)``:
+``motion`` (detail: flag lag s, NaN if unflagged), ``sleep_desaturation`` (depth, points),
+``low_perfusion`` (lowest PI, %; spontaneous and cuff-arm occlusions), ``probe_off`` (end
+of the garbage phase, s). Under ``searching``/``sensor_off`` SpO2, pulse and PI are 0. Only
 oximeter rows carry flags; a dose row's value is 0.
 """
 
