@@ -1,12 +1,13 @@
 """``capleak evaluate``: score capleak against a bedside monitor and NEWS2 on virtual patients.
 
 ``capleak evaluate --patients N --seed S [--days D] [--out DIR] [--jobs J] [--config FILE]
-[--artifacts a|b|c|both|all]`` generates a cohort (``edge.lab.patient``), replays every patient
+[--artifacts a|b|c|d|both|all]`` generates a cohort (``edge.lab.patient``), replays every patient
 through the real core and both comparators, and writes ``evaluation.md``,
 ``evaluation.json`` and (with matplotlib) PNG plots to ``--out``. Progress lines go to
 stderr. ``--artifacts`` picks the artifact model: ``a`` (the one the core was tuned on),
 ``b`` (written independently; the core was tuned on A and B), ``c`` (written
-independently of both and of the core, never tuned on), ``both`` (default: A and B) or
+independently of both and of the core, never tuned on), ``d`` (written independently of
+A, B, C and the core, never tuned on), ``both`` (default: A and B) or
 ``all`` (A, B and C): the same patients under each, and a side-by-side table first in
 ``evaluation.md``.
 
@@ -52,9 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--artifacts",
-        choices=("a", "b", "c", "both", "all"),
+        choices=("a", "b", "c", "d", "both", "all"),
         default="both",
-        help="artifact model: a, b (the core was tuned on both), c (never tuned on), both "
+        help="artifact model: a, b (the core was tuned on both), c, d (never tuned on), both "
         "(a and b side by side, the default) or all (a, b and c); with --export, both and "
         "all mean a",
     )

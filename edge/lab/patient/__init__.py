@@ -5,10 +5,11 @@ A :class:`Scenario` is one patient: drawn parameters, the true physiology
 and the ground truth (:mod:`edge.lab.patient.truth`). What the devices report comes from
 artifact model A (:mod:`edge.lab.patient.measurement`), model B
 (:mod:`edge.lab.patient.artifacts_b`, written independently; the core was tuned on A and
-B) or model C (:mod:`edge.lab.patient.artifacts_c`, written independently of both and of
-the core, never tuned on); all see the same patients (same parameters, physiology and
-truth for a seed and index). It exports as a
-replay CSV for ``capleak replay`` plus a ground-truth JSON.
+B), model C (:mod:`edge.lab.patient.artifacts_c`, written independently of both and of
+the core, never tuned on) or model D (:mod:`edge.lab.patient.artifacts_d`, written
+independently of A, B, C and the core, never tuned on); all see the same patients (same
+parameters, physiology and truth for a seed and index). It exports as a replay CSV
+for ``capleak replay`` plus a ground-truth JSON.
 
 >>> sc = generate("none", seed=1, days=0.5)
 >>> sc.truth["severity"] in ("none", "mild")
@@ -28,6 +29,7 @@ import numpy as np
 
 from edge.lab.patient.artifacts_b import StreamsB, measure_b
 from edge.lab.patient.artifacts_c import measure_c
+from edge.lab.patient.artifacts_d import measure_d
 from edge.lab.patient.measurement import Streams, measure
 from edge.lab.patient.model import (
     COHORT_MIX,
@@ -53,8 +55,8 @@ __all__ = [
 ]
 
 #: Artifact models: "a" (measurement.py) and "b" (artifacts_b/), the core was tuned on
-#: both; "c" (artifacts_c/), never tuned on.
-ARTIFACT_MODELS = ("a", "b", "c")
+#: both; "c" (artifacts_c/) and "d" (artifacts_d/), never tuned on.
+ARTIFACT_MODELS = ("a", "b", "c", "d")
 #: The device name (``source``) of a virtual patient's readings, unless told otherwise
 #: (the default of every model's ``streams.readings()``).
 SOURCE = "virtual-patient"
@@ -63,6 +65,8 @@ SOURCE = "virtual-patient"
 MODEL_B_STREAM = 0xB
 #: The same for model C.
 MODEL_C_STREAM = 0xC
+#: The same for model D.
+MODEL_D_STREAM = 0xD
 
 #: Default scenario start (any fixed time works; a Monday midnight UTC).
 DEFAULT_START = parse_time("2026-01-05T00:00:00Z")
@@ -148,6 +152,8 @@ def generate(
         streams = measure_b(traj, np.random.default_rng([seed, index, MODEL_B_STREAM]), start)
     elif artifacts == "c":
         streams = measure_c(traj, np.random.default_rng([seed, index, MODEL_C_STREAM]), start)
+    elif artifacts == "d":
+        streams = measure_d(traj, np.random.default_rng([seed, index, MODEL_D_STREAM]), start)
     else:
         streams = measure(traj, rng, start)
     return Scenario(params, traj, streams, ground_truth(traj), seed, index)

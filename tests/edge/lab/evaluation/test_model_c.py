@@ -49,5 +49,5 @@ def test_cli_all_models_side_by_side_and_c_alone(tmp_path):
     p = run_cli("evaluate", "--export", str(prefix), "--days", "0.1", "--artifacts", "c", env=env)
     assert p.returncode == 0, p.stderr.decode()
     assert (tmp_path / "one.csv").read_text().startswith("time,signal,value,flags\n")
-    p = run_cli(*args, "--artifacts", "d", env=env)
+    p = run_cli(*args, "--artifacts", "e", env=env)
     assert p.returncode == 2 and b"invalid choice" in p.stderr

@@ -50,7 +50,7 @@ def test_model_b_is_deterministic_for_a_seed_and_keeps_the_patient():
 
 def test_unknown_model_is_an_error():
     with pytest.raises(ValueError, match="artifact model"):
-        generate("none", seed=1, days=0.1, artifacts="d")
+        generate("none", seed=1, days=0.1, artifacts="e")
 
 
 @pytest.mark.parametrize("model", ["b", "c"])  # both return a StreamsB

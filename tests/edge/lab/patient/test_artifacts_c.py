@@ -60,8 +60,8 @@ def test_model_c_is_deterministic_for_a_seed_and_keeps_the_patient():
 
 
 def test_unknown_model_names_the_known_ones():
-    with pytest.raises(ValueError, match="known: a, b, c"):
-        generate("none", seed=1, days=0.1, artifacts="d")
+    with pytest.raises(ValueError, match="known: a, b, c, d"):
+        generate("none", seed=1, days=0.1, artifacts="e")
 
 
 # readings() and export() of the StreamsB container: test_artifacts_b.py, for B and C
