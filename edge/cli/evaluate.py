@@ -6,7 +6,7 @@ through the real core and both comparators, and writes ``evaluation.md``,
 ``evaluation.json`` and (with matplotlib) PNG plots to ``--out``. Progress lines go to
 stderr. ``--artifacts`` picks the artifact model: ``a`` (the one the core was tuned on),
 ``b`` (written independently; the core was tuned on A and B), ``c`` (written
-independently of both and of the core, never tuned on), ``d`` (written independently of
+independently of both and of the core; its seed 4 was tuned on), ``d`` (written independently of
 A, B, C and the core, never tuned on), ``both`` (default: A and B) or
 ``all`` (A, B and C): the same patients under each, and a side-by-side table first in
 ``evaluation.md``.
@@ -55,7 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--artifacts",
         choices=("a", "b", "c", "d", "both", "all"),
         default="both",
-        help="artifact model: a, b (the core was tuned on both), c, d (never tuned on), both "
+        help="artifact model: a, b (the core was tuned on both), c (its seed 4 tuned on), d "
+        "(never tuned on), both "
         "(a and b side by side, the default) or all (a, b and c); with --export, both and "
         "all mean a",
     )

@@ -262,7 +262,9 @@ def side_by_side(summaries: dict[str, dict[str, Any]]) -> str:
         "core was tuned on model A (edge/lab/patient/measurement.py) and on seed 1 of model "
         "B (edge/lab/patient/artifacts_b/, written without reading A); model C "
         "(edge/lab/patient/artifacts_c/) was written without reading A, B or the core, and "
-        "the core was never tuned on it (docs/evaluation.md).",
+        "only its seed 4 was tuned on (the weight gate); model D (edge/lab/patient/"
+        "artifacts_d/) was written without reading A, B, C or the core, and the core was "
+        "never tuned on it (docs/evaluation.md).",
         "",
         "| figure | " + " | ".join(f"model {m.upper()}" for m in names) + " |",
         "|---" * (len(names) + 1) + "|",
