@@ -6,9 +6,9 @@ through the real core and both comparators, and writes ``evaluation.md``,
 ``evaluation.json`` and (with matplotlib) PNG plots to ``--out``. Progress lines go to
 stderr. ``--artifacts`` picks the artifact model: ``a`` (the one the core was tuned on),
 ``b`` (written independently; the core was tuned on A and B), ``c`` (written
-independently of both and of the core; its seed 4 was tuned on), ``d`` (written independently of
-A, B, C and the core, never tuned on), ``both`` (default: A and B) or
-``all`` (A, B and C): the same patients under each, and a side-by-side table first in
+independently of both and of the core; its seed 4 was tuned on), ``d`` (written
+independently of A, B, C and the core; its seed 6 was tuned on), ``both`` (default: A and
+B) or ``all`` (A, B, C and D): the same patients under each, and a side-by-side table first in
 ``evaluation.md``.
 
 ``capleak evaluate --export PREFIX [--severity CLASS] [--seed S] [--index I] [--days D]``
@@ -28,7 +28,7 @@ from pathlib import Path
 from edge.config import load_config
 
 #: ``--artifacts`` values that name several artifact models, evaluated side by side.
-MODEL_SETS = {"both": ["a", "b"], "all": ["a", "b", "c"]}
+MODEL_SETS = {"both": ["a", "b"], "all": ["a", "b", "c", "d"]}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -56,8 +56,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=("a", "b", "c", "d", "both", "all"),
         default="both",
         help="artifact model: a, b (the core was tuned on both), c (its seed 4 tuned on), d "
-        "(never tuned on), both "
-        "(a and b side by side, the default) or all (a, b and c); with --export, both and "
+        "(its seed 6 tuned on), both "
+        "(a and b side by side, the default) or all (a, b, c and d); with --export, both and "
         "all mean a",
     )
     p.add_argument("--plot-patient", type=int, default=None, help="patient index to plot")

@@ -251,7 +251,7 @@ def side_by_side(summaries: dict[str, dict[str, Any]]) -> str:
     names = list(summaries)
     cols = {m: _side_rows(summaries[m]) for m in names}
     first = summaries[names[0]]
-    count = {2: "two", 3: "three"}.get(len(names), str(len(names)))
+    count = {2: "two", 3: "three", 4: "four"}.get(len(names), str(len(names)))
     lines = [
         f"# capleak on {count} artifact models"
         if len(names) > 1
@@ -263,8 +263,8 @@ def side_by_side(summaries: dict[str, dict[str, Any]]) -> str:
         "B (edge/lab/patient/artifacts_b/, written without reading A); model C "
         "(edge/lab/patient/artifacts_c/) was written without reading A, B or the core, and "
         "only its seed 4 was tuned on (the weight gate); model D (edge/lab/patient/"
-        "artifacts_d/) was written without reading A, B, C or the core, and the core was "
-        "never tuned on it (docs/evaluation.md).",
+        "artifacts_d/) was written without reading A, B, C or the core, and only its seed 6 "
+        "was tuned on (docs/evaluation.md).",
         "",
         "| figure | " + " | ".join(f"model {m.upper()}" for m in names) + " |",
         "|---" * (len(names) + 1) + "|",

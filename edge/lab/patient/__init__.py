@@ -7,8 +7,8 @@ artifact model A (:mod:`edge.lab.patient.measurement`), model B
 (:mod:`edge.lab.patient.artifacts_b`, written independently; the core was tuned on A and
 B), model C (:mod:`edge.lab.patient.artifacts_c`, written independently of both and of
 the core; only its seed 4 was tuned on, for the weight gate) or model D
-(:mod:`edge.lab.patient.artifacts_d`, written independently of A, B, C and the core,
-never tuned on); all see the same patients (same
+(:mod:`edge.lab.patient.artifacts_d`, written independently of A, B, C and the core;
+only its seed 6 was tuned on); all see the same patients (same
 parameters, physiology and truth for a seed and index). It exports as a replay CSV
 for ``capleak replay`` plus a ground-truth JSON.
 
@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 #: Artifact models: "a" (measurement.py) and "b" (artifacts_b/), the core was tuned on
-#: both; "c" (artifacts_c/, only its seed 4 tuned on) and "d" (artifacts_d/, never tuned on).
+#: both; "c" (artifacts_c/, only its seed 4 tuned on) and "d" (artifacts_d/, only seed 6).
 ARTIFACT_MODELS = ("a", "b", "c", "d")
 #: The device name (``source``) of a virtual patient's readings, unless told otherwise
 #: (the default of every model's ``streams.readings()``).

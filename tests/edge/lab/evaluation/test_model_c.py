@@ -22,7 +22,7 @@ def test_the_real_core_consumes_model_c_on_short_patients():
     text = side_by_side({"a": s, "b": s, "c": s})
     assert text.startswith("# capleak on three artifact models")
     assert "| figure | model A | model B | model C |" in text
-    assert "never tuned on it" in text
+    assert "only its seed 4 was tuned on" in text
     assert "| model C |" not in side_by_side({"a": s, "b": s})
     both = combine({"a": s, "b": s, "c": s})
     assert set(both["artifact_models"]) == {"b", "c"}
@@ -38,8 +38,9 @@ def test_cli_all_models_side_by_side_and_c_alone(tmp_path):
     data = json.loads((out / "evaluation.json").read_text())
     assert data["artifact_model"] == "a"
     assert data["artifact_models"]["c"]["artifact_model"] == "c"
+    assert data["artifact_models"]["d"]["artifact_model"] == "d"
     md = (out / "evaluation.md").read_text()
-    assert md.startswith("# capleak on three artifact models")
+    assert md.startswith("# capleak on four artifact models")
     assert "--artifacts=all" in md
     p = run_cli(*args, "--detector", STANDIN, "--out", str(out), "--artifacts", "c", env=env)
     assert p.returncode == 0, p.stderr.decode()
