@@ -34,7 +34,7 @@ class Desaturation(Rule):
     Both also need the Nellcor SatSeconds integral at ``satseconds``
     (``shared/docs/clinical.md``, "Alarm practice"). A deep run with motion
     evidence (:meth:`evidence`: device flags, an erratic pulse, a collapsing
-    perfusion index, or a fall faster than physiology) within ``evidence_s``
+    perfusion index, or a fall physiology cannot make) within ``evidence_s``
     before it or during it needs ``suspect_min_s`` instead (alarm validation
     against a second signal, Charbonnier & Gentil 2010); a run whose only evidence is
     its own fall (:meth:`fast_fall`, faster than physiology) needs ``fast_fall_min_s``:
