@@ -214,7 +214,7 @@ def _side_rows(s: dict[str, Any]) -> list[str]:
         rate(fb["mild"]),
         sens(allc) + f"; by chance {_pct(allc['chance_hit_rate'])}",
         sens(ev) + f"; by chance {_pct(ev['chance_hit_rate'])}",
-        sens(f["evidence_on_evidence_first"]) if "evidence_on_evidence_first" in f else "-",
+        sens(f["evidence_on_evidence_first"]),
         f"{ah['first_hold']['with_alert_active']}/{ah['first_hold']['patients']} "
         f"({_codes(ah['first_hold']['by_code'])})",
         f"{ah['first_low_cuff']['with_alert_active']}/{ah['first_low_cuff']['patients']} "

@@ -48,12 +48,12 @@ def test_model_b_is_deterministic_for_a_seed_and_keeps_the_patient():
     assert np.array_equal(a.trajectory.sbp, ref.trajectory.sbp)
 
 
-def test_unknown_model_is_an_error():
-    with pytest.raises(ValueError, match="artifact model"):
+def test_unknown_model_is_an_error_that_names_the_known_ones():
+    with pytest.raises(ValueError, match="artifact model 'e'; known: a, b, c, d"):
         generate("none", seed=1, days=0.1, artifacts="e")
 
 
-@pytest.mark.parametrize("model", ["b", "c"])  # both return a StreamsB
+@pytest.mark.parametrize("model", ["b", "c", "d"])  # each returns a StreamsB
 def test_readings_are_valid_and_match_rows(tmp_path, model):
     sc = generate("severe", seed=2, days=0.3, artifacts=model)
     rows = list(sc.streams.rows())

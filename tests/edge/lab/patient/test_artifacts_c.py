@@ -15,6 +15,7 @@ from edge.lab.patient.artifacts_b import streams as S
 from edge.lab.patient.artifacts_c import cuff as C
 from edge.lab.patient.artifacts_c import oximeter as O
 from edge.lab.patient.artifacts_c import ward as W
+from tests.edge.lab.patient.feed import feed_disorder
 
 SEED = 13
 PATIENTS = 12
@@ -59,12 +60,8 @@ def test_model_c_is_deterministic_for_a_seed_and_keeps_the_patient():
     assert list(a.streams.rows()) != list(other.streams.rows())
 
 
-def test_unknown_model_names_the_known_ones():
-    with pytest.raises(ValueError, match="known: a, b, c, d"):
-        generate("none", seed=1, days=0.1, artifacts="e")
-
-
-# readings() and export() of the StreamsB container: test_artifacts_b.py, for B and C
+# the unknown-model error and readings()/export() of the StreamsB container: in
+# test_artifacts_b.py, for B, C and D
 
 
 def test_rows_are_well_formed(cohort):
@@ -226,16 +223,7 @@ def test_cuff_failures_retries_outliers_remeasures_and_parts():
 
 
 def test_duplicates_out_of_order_and_late_rows(cohort):
-    dups = ooo = late = charted = 0
-    for sc in cohort[:6]:
-        st = sc.streams
-        keyed = Counter(zip(st.time.tolist(), st.sig.tolist(), strict=True))
-        dups += sum(c - 1 for c in keyed.values())
-        spo2 = st.sig == S.SIG["spo2"]
-        ooo += int((np.diff(st.time[spo2]) < 0).sum())
-        ch = np.isin(st.sig, [S.SIG["sbp"], S.SIG["weight"], S.DOSE])
-        charted += int(ch.sum())
-        late += int(((st.arrival[ch] - (st.time[ch] - st.start)) > 600).sum())
+    dups, ooo, late, charted = feed_disorder(cohort)
     assert dups > 10 and ooo > 10 and late > 0
     assert late / charted < 0.5
 

@@ -19,6 +19,7 @@ from edge.lab.patient.artifacts_d import measure_d
 from edge.lab.patient.artifacts_d import oximeter as O
 from edge.lab.patient.artifacts_d import weight as W
 from edge.vocabulary import Reading
+from tests.edge.lab.patient.feed import feed_disorder
 
 SEED = 13
 PATIENTS = 12
@@ -65,9 +66,8 @@ def test_model_d_is_deterministic_for_a_seed_and_keeps_the_patient():
     assert list(again.rows()) == list(a.streams.rows())
 
 
-def test_unknown_model_names_the_known_ones():
-    with pytest.raises(ValueError, match="known: a, b, c, d"):
-        generate("none", seed=1, days=0.1, artifacts="e")
+# the unknown-model error and readings()/export() of the StreamsB container: in
+# test_artifacts_b.py, for B, C and D
 
 
 def test_rows_are_well_formed_and_in_the_signals_units(cohort):
@@ -302,16 +302,7 @@ def test_the_cuff_over_reads_low_pressure():
 
 
 def test_duplicates_out_of_order_and_late_rows(cohort):
-    dups = ooo = late = charted = 0
-    for sc in cohort[:6]:
-        st = sc.streams
-        keyed = Counter(zip(st.time.tolist(), st.sig.tolist(), strict=True))
-        dups += sum(c - 1 for c in keyed.values())
-        spo2 = st.sig == S.SIG["spo2"]
-        ooo += int((np.diff(st.time[spo2]) < 0).sum())
-        ch = np.isin(st.sig, [S.SIG["sbp"], S.SIG["weight"], S.DOSE])
-        charted += int(ch.sum())
-        late += int(((st.arrival[ch] - (st.time[ch] - st.start)) > 600).sum())
+    dups, ooo, late, charted = feed_disorder(cohort)
     assert dups > 10 and ooo > 10 and late > 0
     assert late / charted < 0.5
 
